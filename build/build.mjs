@@ -1,0 +1,35 @@
+// Bundles src/main.ts and everything it imports into one ESM file for the shipped Node runtime.
+import { build } from 'esbuild';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const bundlePath = join(root, 'build', 'out', 'handler.mjs');
+
+export async function bundle({ version } = {}) {
+  mkdirSync(dirname(bundlePath), { recursive: true });
+  const result = await build({
+    entryPoints: [join(root, 'src', 'main.ts')],
+    outfile: bundlePath,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    minify: true,
+    keepNames: true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: true,
+    define: version ? { __ADE_VERSION__: JSON.stringify(version) } : {},
+    // CommonJS dependencies call require() for built-ins; give the ESM bundle one.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+  return result;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await bundle();
+  console.log(`bundle: ${bundlePath}`);
+}

@@ -1,0 +1,28 @@
+// Everything a command needs from the outside world, gathered once and passed down, so units can hand in
+// fakes and nothing below reads process.env or the clock on its own.
+import type { Runner } from '../system/exec.ts';
+import type { HandlerEnvironment } from './handler-env.ts';
+import type { Logger } from './log.ts';
+
+export interface Context {
+  handlerEnv: HandlerEnvironment;
+  /** The sequence number the agent asked for (ConfigSequenceNumber, else the newest settings file). */
+  seq: number;
+  log: Logger;
+  run: Runner;
+  /** The agent's environment for this command. */
+  processEnv: NodeJS.ProcessEnv;
+  /** Our version (package.json) and how to start ourselves again (for the worker). */
+  version: string;
+  self: { node: string; script: string };
+}
+
+/**
+ * Variables the worker must see to reach Azure the way the command did: proxies, extra CA trust and the
+ * identity endpoint override. None is a secret we create; anything else stays behind.
+ */
+export const WORKER_ENV_PASSTHROUGH = [
+  'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY',
+  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'IDENTITY_ENDPOINT', 'IMDS_ENDPOINT',
+  'AZURE_GUEST_AGENT_EXTENSION_PATH', 'AZURE_GUEST_AGENT_EXTENSION_VERSION', 'ConfigSequenceNumber',
+] as const;

@@ -1,0 +1,91 @@
+// The one table of failures. Each has a stable numeric code (ADE's number where ADE had one for the same
+// meaning), the status it reports (`error` stops the operation, `warning` lets it go on) and a message that
+// names what is wrong and how to fix it. README's error table is generated from this list.
+
+export type ErrorStatus = 'error' | 'warning';
+type Params = Record<string, string | number>;
+
+interface Spec {
+  code: number;
+  status: ErrorStatus;
+  /** The message; `{name}` is replaced by params.name. */
+  text: string;
+}
+
+export const ERRORS = {
+  // --- ADE's own codes (Common.py) kept with the same meaning ---
+  PassphraseFileNotFound: { code: 15, status: 'error', text: 'The key volume (a vfat disk labelled "BEK VOLUME") holds no key file {file}. Re-run enable so the extension re-attaches the key, or restore the key from Key Vault secret {secret}.' },
+  EncryptionFailed: { code: 19, status: 'error', text: 'Encrypting {device} failed: {cause}. The data is intact and the next enable resumes; see {log}.' },
+  OsNotSupported: { code: 51, status: 'error', text: '{distro} {version} is not supported: {reason}. Supported: glibc >= 2.28, systemd, cryptsetup >= 2.2 with LUKS2 reencryption (Ubuntu 20.04+, Debian 11+, RHEL/Oracle 8+, SLES 15, Azure Linux 2/3).' },
+  MissingDependency: { code: 52, status: 'error', text: 'Required {what} is missing: {detail}. Install it ({fix}) and run enable again.' },
+  UnsupportedOperation: { code: 53, status: 'error', text: 'EncryptionOperation "{value}" is not supported. Use one of: EnableEncryption, EnableEncryptionFormatAll, DisableEncryption, QueryEncryptionStatus.' },
+  NotYetSupported: { code: 54, status: 'error', text: '{operation} for VolumeType {volumeType} is not supported by this version ({version}) yet. Nothing was changed; use QueryEncryptionStatus to see the disks.' },
+  Unknown: { code: 100, status: 'error', text: 'Unexpected failure: {cause}. Nothing further was changed; see {log} and report it.' },
+
+  // --- handler environment and settings (2xx) ---
+  HandlerEnvironmentInvalid: { code: 201, status: 'error', text: 'HandlerEnvironment.json at {path} is unusable: {cause}. It is written by the Azure guest agent; reinstall the extension.' },
+  SettingsUnreadable: { code: 202, status: 'error', text: 'Settings file {path} is not valid JSON ({cause}). Re-deploy the extension with valid settings.' },
+  SettingMissing: { code: 203, status: 'error', text: '{field} is required for {operation}. {fix}' },
+  SettingInvalid: { code: 204, status: 'error', text: '{field} {problem}. {fix}' },
+  SettingUnknown: { code: 205, status: 'error', text: '{field} is not a setting of this extension. Remove it (names are case-sensitive; known: {known}).' },
+  VaultNameMismatch: { code: 206, status: 'error', text: '{urlField} names vault "{urlVault}" but {idField} names vault "{idVault}". Give the URL and the resource id of the same vault.' },
+  KekVaultIdMissing: { code: 207, status: 'error', text: 'KeyEncryptionKeyURL is set but KekVaultResourceId is missing. Add the resource id of the vault that holds the key encryption key.' },
+  KekUrlMissing: { code: 208, status: 'error', text: 'KekVaultResourceId is set but KeyEncryptionKeyURL is missing. Add the versioned key URL (https://<vault>.vault.azure.net/keys/<name>/<version>) or remove KekVaultResourceId.' },
+  ProtectedSettingsUndecryptable: { code: 209, status: 'error', text: 'Protected settings could not be decrypted with certificate {thumbprint} ({cause}). The agent keeps it as {path}; redeploy the extension so the agent delivers the certificate again.' },
+  AadCredentialConflict: { code: 210, status: 'error', text: 'Both AADClientSecret and AADClientCertThumbprint were supplied. Give exactly one credential for AADClientID.' },
+  AadCredentialMissing: { code: 211, status: 'error', text: 'AADClientID is set but neither AADClientSecret (protected settings) nor AADClientCertThumbprint is. Give one, or remove AADClientID to use the VM\'s managed identity.' },
+  VolumeTypeChangeNotAllowed: { code: 212, status: 'error', text: 'VolumeType cannot change from {from} to {to} while volumes are encrypted; only a change to All is allowed.' },
+  OperationInProgress: { code: 213, status: 'error', text: 'Operation {running} (sequence {seq}) is still running on this VM. Wait for it to finish (QueryEncryptionStatus shows progress), then send the new settings again.' },
+
+  // --- keys and Key Vault (3xx) ---
+  IdentityUnavailable: { code: 301, status: 'error', text: 'No token for {resource} from {source}: {cause}. Assign a managed identity to the VM (or give AADClientID and a credential) and make sure {endpoint} is reachable.' },
+  KeyVaultUnreachable: { code: 302, status: 'error', text: 'Key Vault {endpoint} cannot be reached: {cause}. The VM needs outbound HTTPS (443) to the vault and to Entra ID; check NSG, firewall, proxy and DNS.' },
+  KeyVaultForbidden: { code: 303, status: 'error', text: 'The identity {identity} lacks permission {permission} on vault {vault}. Grant it (access policy or RBAC role "{role}") and run enable again.' },
+  KekNotFound: { code: 304, status: 'error', text: 'Key encryption key {kek} was not found. Check KeyEncryptionKeyURL (name and version) and that the key exists in vault {vault}.' },
+  KekDisabled: { code: 305, status: 'error', text: 'Key encryption key {kek} is disabled or expired. Enable it in vault {vault} or give another KeyEncryptionKeyURL.' },
+  KeyVaultThrottled: { code: 306, status: 'error', text: 'Key Vault {endpoint} kept answering {status} after {attempts} attempts. Run enable again later.' },
+  EscrowVerifyFailed: { code: 307, status: 'error', text: 'The key stored as {secret} did not read back intact ({cause}). No disk was touched; run enable again.' },
+  KeyVaultError: { code: 308, status: 'error', text: 'Key Vault {endpoint} refused {operation}: {status} {cause}.' },
+
+  // --- prerequisites and volumes (4xx) ---
+  VolumeNotInFstab: { code: 401, status: 'error', text: 'Data volume {device} (mounted at {mountpoint}) is not listed in /etc/fstab. Add it by UUID= with the nofail option so it can be remounted encrypted.' },
+  FstabNotPersistent: { code: 402, status: 'error', text: '/etc/fstab names {mountpoint} by {spec}, which can change across reboots. Use UUID=... or /dev/disk/azure/scsi1/lunN.' },
+  FstabMissingNofail: { code: 403, status: 'error', text: '/etc/fstab entry for {mountpoint} lacks nofail; without it a locked volume stops the boot. Add nofail to its options.' },
+  VolumeBusy: { code: 404, status: 'error', text: '{mountpoint} cannot be unmounted briefly: in use by {processes}. Stop them and run enable again.' },
+  FileSystemFull: { code: 405, status: 'error', text: 'The file system on {device} cannot shrink by {needed} to make room for the LUKS2 header ({cause}). Free space on {mountpoint} and run enable again.' },
+  FileSystemUnsupported: { code: 406, status: 'error', text: '{device} holds {fstype}, which cannot be encrypted in place. Use EncryptionOperation EnableEncryptionFormatAll (it erases the volume) or move the data.' },
+  KeyVolumeMissing: { code: 407, status: 'error', text: 'The key volume (vfat disk labelled "BEK VOLUME") is not attached. {fix}' },
+  KernelModuleMissing: { code: 408, status: 'error', text: 'Kernel module {module} is not available ({cause}). Install the kernel modules package for the running kernel.' },
+  MemoryInsufficient: { code: 409, status: 'error', text: '{available} of memory is available; {operation} needs {needed}. Resize the VM or free memory.' },
+  NoDataVolumes: { code: 410, status: 'warning', text: 'No data volume to encrypt was found (mounted, listed in /etc/fstab, not the OS or resource disk).' },
+
+  // --- worker (5xx) ---
+  WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },
+  WorkerDied: { code: 502, status: 'error', text: 'The background worker for sequence {seq} stopped without finishing ({cause}); the next enable resumes it from the journal.' },
+} as const satisfies Record<string, Spec>;
+
+export type ErrorId = keyof typeof ERRORS;
+
+export class AdeError extends Error {
+  readonly id: ErrorId;
+  readonly code: number;
+  readonly status: ErrorStatus;
+  constructor(id: ErrorId, params: Params = {}, options?: { cause?: unknown }) {
+    super(formatMessage(ERRORS[id].text, params), options);
+    this.name = 'AdeError';
+    this.id = id;
+    this.code = ERRORS[id].code;
+    this.status = ERRORS[id].status;
+  }
+}
+
+export function formatMessage(text: string, params: Params): string {
+  return text.replace(/\{(\w+)\}/g, (m, k: string) => (k in params ? String(params[k]) : m));
+}
+
+/** Wraps anything thrown into an AdeError so every failure reaches the status with a code. */
+export function asAdeError(e: unknown, log = 'the extension log'): AdeError {
+  if (e instanceof AdeError) return e;
+  const cause = e instanceof Error ? e.message : String(e);
+  return new AdeError('Unknown', { cause, log }, { cause: e });
+}

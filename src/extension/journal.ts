@@ -1,0 +1,37 @@
+// The worker's memory across crashes, kills and reboots: one JSON document in the state dir, replaced
+// atomically at every state change, so a resumed worker always starts from a complete, recent record.
+import { join } from 'node:path';
+import { readTextIfExists, writeFileAtomic } from '../system/files.ts';
+import type { EncryptionOperation, VolumeType } from './types.ts';
+import type { Report } from './status.ts';
+
+export type Phase = 'accepted' | 'running' | 'done';
+
+export interface Journal {
+  version: 1;
+  seq: number;
+  operation: EncryptionOperation;
+  volumeType: VolumeType;
+  phase: Phase;
+  /** The extension dir (and so the status folder) of the version that accepted the operation. */
+  updatedAt: string;
+  /** The final report once phase is done. */
+  result?: Report;
+  /** Per-volume progress, owned by the encryption core. */
+  volumes: Record<string, Record<string, unknown>>;
+}
+
+export function journalPath(stateDir: string): string {
+  return join(stateDir, 'journal.json');
+}
+
+export function readJournal(stateDir: string): Journal | undefined {
+  const text = readTextIfExists(journalPath(stateDir));
+  if (!text) return undefined;
+  const j = JSON.parse(text) as Journal;
+  return j.version === 1 ? j : undefined;
+}
+
+export function writeJournal(stateDir: string, j: Journal): void {
+  writeFileAtomic(journalPath(stateDir), JSON.stringify({ ...j, updatedAt: new Date().toISOString() }, null, 2) + '\n', 0o600);
+}

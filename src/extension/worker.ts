@@ -1,0 +1,50 @@
+// The detached worker: holds the lock, runs the journaled operation to its end, writes the terminal status,
+// then marks the journal done (in that order: a crash between the two only makes the next enable repeat an
+// idempotent step, never leaves "transitioning" behind). SIGTERM (disable, upgrade) stops it at a safe
+// point and leaves the journal for the next enable to resume.
+import { join } from 'node:path';
+import { asAdeError } from './errors.ts';
+import type { Context } from './context.ts';
+import { readJournal, writeJournal } from './journal.ts';
+import { tryLock, unlock } from './lock.ts';
+import { readSettings } from './settings.ts';
+import { writeStatus, type Report } from './status.ts';
+import { validateSettings } from './validate.ts';
+import { runOperation } from './operations.ts';
+
+export async function runWorker(ctx: Context): Promise<number> {
+  const he = ctx.handlerEnv;
+  const log = ctx.log;
+  if (!tryLock(he.stateDir)) {
+    log.info('another worker holds the lock; exiting');
+    return 0;
+  }
+  const stop = new AbortController();
+  process.on('SIGTERM', () => { log.info('SIGTERM: stopping at the next safe point'); stop.abort(); });
+  try {
+    const journal = readJournal(he.stateDir);
+    if (!journal || journal.phase === 'done') return 0;
+    const running = { ...journal, phase: 'running' as const };
+    writeJournal(he.stateDir, running);
+    let result: Report;
+    try {
+      const settings = validateSettings(await readSettings(he.configFolder, he.libDir, journal.seq, ctx.run, log));
+      result = await runOperation({ ...ctx, seq: journal.seq }, settings, running, stop.signal);
+    } catch (e) {
+      if (stop.signal.aborted) {
+        log.info('stopped before the end; the next enable resumes', { seq: journal.seq });
+        return 0;
+      }
+      const err = asAdeError(e, join(he.logFolder, 'extension.log'));
+      log.error('operation failed', { code: err.code, message: err.message });
+      // A warning is not terminal for the agent (it would wait 90 minutes): finish as success, say why.
+      result = { operation: journal.operation, status: err.status === 'warning' ? 'success' : 'error', code: err.code, message: err.message };
+    }
+    writeStatus(he.statusFolder, journal.seq, he.name, result);
+    writeJournal(he.stateDir, { ...running, phase: 'done', result });
+    log.info('operation finished', { seq: journal.seq, status: result.status, code: result.code });
+    return 0;
+  } finally {
+    unlock(he.stateDir);
+  }
+}

@@ -1,0 +1,39 @@
+// The one place that starts processes. Children get a fixed, minimal environment (never ours, which may
+// hold the agent's variables) and secrets only on stdin, so nothing secret reaches argv or environ.
+import { execa } from 'execa';
+
+export interface RunResult { exitCode: number; stdout: string; stderr: string }
+export interface RunOptions {
+  /** Written to the child's stdin; the only channel for secrets. */
+  input?: string | Uint8Array;
+  /** Non-secret additions to the minimal environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+}
+export type Runner = (file: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+export const CHILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: CHILD_PATH, LANG: 'C', LC_ALL: 'C', ...extra };
+}
+
+/** Runs a program and returns its exit code and output; never throws for a non-zero exit. */
+export const run: Runner = async (file, args, opts = {}) => {
+  const r = await execa(file, [...args], {
+    input: opts.input,
+    env: childEnv(opts.env),
+    extendEnv: false,
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs,
+    reject: false,
+    stripFinalNewline: false,
+    encoding: 'utf8',
+  });
+  if (r.failed && r.exitCode === undefined) {
+    // Could not start at all (ENOENT, EACCES) or was killed by a signal/timeout.
+    return { exitCode: 127, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') || String(r.message) };
+  }
+  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+};
