@@ -114,7 +114,7 @@ export class FakeAgent {
   }
 
   /** Runs a manifest command exactly as launch_command does. Resolves with its exit code and output. */
-  run(ext, op, { env = {}, timeoutS } = {}) {
+  run(ext, op, { env = {}, timeoutS, prefix = [] } = {}) {
     const manifest = JSON.parse(readFileSync(join(ext.dir, 'HandlerManifest.json'), 'utf8'))[0].handlerManifest;
     const cmd = manifest[`${op}Command`];
     if (!cmd) throw new Error(`manifest has no ${op}Command`);
@@ -132,7 +132,9 @@ export class FakeAgent {
     const started = Date.now();
     return new Promise((resolveRun) => {
       // The agent runs "<base_dir>/<command>" through the shell in a new session (os.setsid).
-      const child = spawn('/bin/sh', ['-c', join(ext.dir, cmd.replace(/^\/+/, ''))], {
+      // `prefix` wraps the shell in a tracer (tests use strace to see every child's argv and environment).
+      const argv = [...prefix, '/bin/sh', '-c', join(ext.dir, cmd.replace(/^\/+/, ''))];
+      const child = spawn(argv[0], argv.slice(1), {
         cwd: ext.dir, env: { ...agentEnv, ...process.env, ...agentEnv }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '', stderr = '', timedOut = false;
