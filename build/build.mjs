@@ -1,17 +1,23 @@
 // Bundles src/main.ts and everything it imports into one ESM file for the shipped Node runtime.
 import { build } from 'esbuild';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const bundlePath = join(root, 'build', 'out', 'handler.mjs');
+export const outDir = join(root, 'build', 'out');
+export const bundlePath = join(outDir, 'handler.mjs');
 
 export async function bundle({ version } = {}) {
-  mkdirSync(dirname(bundlePath), { recursive: true });
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
   const result = await build({
-    entryPoints: [join(root, 'src', 'main.ts')],
-    outfile: bundlePath,
+    // Code splitting: modules behind a dynamic import() (execa, later the Azure SDK) load only when used.
+    entryPoints: { handler: join(root, 'src', 'main.ts') },
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     format: 'esm',

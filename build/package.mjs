@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundle, bundlePath } from './build.mjs';
+import { bundle, outDir } from './build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -40,7 +40,7 @@ export async function makePackage({ arches = ['x64', 'arm64'], version = pkg.ver
     copyFileSync(join(root, 'HandlerManifest.json'), join(stage, 'HandlerManifest.json'));
     cpSync(join(root, 'bin'), join(stage, 'bin'), { recursive: true });
     cpSync(join(root, 'schemas'), join(stage, 'schemas'), { recursive: true });
-    copyFileSync(bundlePath, join(stage, 'build', 'handler.mjs'));
+    cpSync(outDir, join(stage, 'build'), { recursive: true });
     copyFileSync(runtimeFor(arch), join(stage, 'build', 'node'));
     chmodSync(join(stage, 'build', 'node'), 0o755);
     // Symbols are 18 MB of the runtime; host strip handles only the host's arch, so arm64 ships as is.

@@ -1,7 +1,7 @@
 // Settings → EncryptionSettings, or an AdeError that names the field, what is wrong with the value and the
 // fix. Three layers, as in Azure's own handlers: JSON Schema (ajv, every error, formats), then cross-field
 // rules (vault names agree, KEK and its vault come together), then normalisation (:443, case, slash).
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import publicSchema from '../../schemas/public-settings.schema.json' with { type: 'json' };
 import protectedSchema from '../../schemas/protected-settings.schema.json' with { type: 'json' };
@@ -17,16 +17,21 @@ export const KEK_URL = /^https:\/\/([a-zA-Z0-9-]+)\.([a-zA-Z0-9.-]+)(:443)?\/key
 const MI_ID = /^(\/subscriptions\/.+|(client_id|object_id)=[0-9a-f-]{36}|res_id=\/subscriptions\/.+)$/i;
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const ajv = new Ajv({ allErrors: true, strict: false });
-addFormats(ajv);
-ajv.addFormat('keyvault-url', KV_URL);
-ajv.addFormat('keyvault-resource-id', KV_ID);
-ajv.addFormat('kek-url', KEK_URL);
-ajv.addFormat('guid', GUID);
-ajv.addFormat('thumbprint', /^[0-9a-fA-F]{40}$/);
-ajv.addFormat('managed-identity', MI_ID);
-const checkPublic = ajv.compile(publicSchema);
-const checkProtected = ajv.compile(protectedSchema);
+// Compiled on first use: enables that only resume (every reboot, every goal state) never validate.
+let compiled: { checkPublic: ValidateFunction; checkProtected: ValidateFunction } | undefined;
+function validators() {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  ajv.addFormat('keyvault-url', KV_URL);
+  ajv.addFormat('keyvault-resource-id', KV_ID);
+  ajv.addFormat('kek-url', KEK_URL);
+  ajv.addFormat('guid', GUID);
+  ajv.addFormat('thumbprint', /^[0-9a-fA-F]{40}$/);
+  ajv.addFormat('managed-identity', MI_ID);
+  compiled = { checkPublic: ajv.compile(publicSchema), checkProtected: ajv.compile(protectedSchema) };
+  return compiled;
+}
 
 /** What each field is and how to fix it, for messages. */
 const FIELD: Record<string, { what: string; fix: string }> = {
@@ -61,6 +66,7 @@ export function validateSettings(raw: RawSettings): EncryptionSettings {
   if (typeof pub.EncryptionOperation === 'string' && !(OPERATIONS as readonly string[]).includes(pub.EncryptionOperation)) {
     throw new AdeError('UnsupportedOperation', { value: pub.EncryptionOperation });
   }
+  const { checkPublic, checkProtected } = validators();
   if (!checkPublic(pub)) throw schemaError(checkPublic.errors ?? [], pub, 'public');
   if (!checkProtected(prot)) throw schemaError(checkProtected.errors ?? [], prot, 'protected');
   for (const [field, u] of Object.entries(UNSUPPORTED)) if (field in pub) throw new AdeError('SettingInvalid', { field, ...u });

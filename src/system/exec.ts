@@ -1,6 +1,5 @@
 // The one place that starts processes. Children get a fixed, minimal environment (never ours, which may
 // hold the agent's variables) and secrets only on stdin, so nothing secret reaches argv or environ.
-import { execa } from 'execa';
 
 export interface RunResult { exitCode: number; stdout: string; stderr: string }
 export interface RunOptions {
@@ -21,6 +20,8 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
 
 /** Runs a program and returns its exit code and output; never throws for a non-zero exit. */
 export const run: Runner = async (file, args, opts = {}) => {
+  // Loaded on first use: most enables never start a process, and execa is a third of the bundle.
+  const { execa } = await import('execa');
   const r = await execa(file, [...args], {
     input: opts.input,
     env: childEnv(opts.env),
