@@ -19,10 +19,11 @@ export interface Context {
 
 /**
  * Variables the worker must see to reach Azure the way the command did: proxies, extra CA trust and the
- * identity endpoint override. None is a secret we create; anything else stays behind.
+ * IMDS endpoint override. None is a secret we create; anything else stays behind. IDENTITY_ENDPOINT,
+ * IDENTITY_HEADER and MSI_ENDPOINT are left out on purpose: they switch managed identity to other sources.
  */
 export const WORKER_ENV_PASSTHROUGH = [
   'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY',
-  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'IDENTITY_ENDPOINT', 'IMDS_ENDPOINT',
+  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'AZURE_POD_IDENTITY_AUTHORITY_HOST',
   'AZURE_GUEST_AGENT_EXTENSION_PATH', 'AZURE_GUEST_AGENT_EXTENSION_VERSION', 'ConfigSequenceNumber',
 ] as const;

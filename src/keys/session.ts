@@ -1,0 +1,74 @@
+// One identity talking to Key Vault: the cloud, the credential, cached clients, and the call wrapper that
+// retries and turns failures into coded errors.
+import type { TokenCredential } from '@azure/core-auth';
+import type { Logger } from '../extension/log.ts';
+import type { Identity } from '../extension/types.ts';
+import { type Cloud, cloudForVault } from './cloud.ts';
+import { type CryptoApi, type KeysApi, type SecretsApi, type VaultClientFactory, realClients } from './clients.ts';
+import { createCredential } from './credentials.ts';
+import { DEFAULT_RETRY, type RetryDeps, type RetryPolicy, withRetry } from './retry.ts';
+import { type VaultOp, classifyVaultError, toAdeError } from './vault-errors.ts';
+import type { KeyVaultKey } from '@azure/keyvault-keys';
+
+/** What callers may inject; every field defaults to production behaviour. */
+export interface KeysDeps {
+  clients?: VaultClientFactory;
+  /** Used instead of building one from settings.identity. */
+  credential?: TokenCredential;
+  retry?: Partial<RetryPolicy>;
+  retryDeps?: RetryDeps;
+  randomBytes?: (n: number) => Buffer;
+  /** waagent's Lib.Dir, where AAD certificates are delivered. */
+  agentLibDir?: string;
+}
+
+export class VaultSession {
+  readonly cloud: Cloud;
+  readonly identity: Identity;
+  readonly log: Logger;
+  private readonly credential: TokenCredential;
+  private readonly clients: VaultClientFactory;
+  private readonly policy: RetryPolicy;
+  private readonly retryDeps: RetryDeps;
+  private readonly secretClients = new Map<string, SecretsApi>();
+  private readonly keyClients = new Map<string, KeysApi>();
+
+  constructor(identity: Identity, anyVaultUrl: string, log: Logger, deps: KeysDeps = {}, field = 'KeyVaultURL') {
+    this.identity = identity;
+    this.log = log;
+    this.cloud = cloudForVault(anyVaultUrl, field);
+    this.credential = deps.credential ?? createCredential(identity, this.cloud, log, { ...(deps.agentLibDir ? { agentLibDir: deps.agentLibDir } : {}) });
+    this.clients = deps.clients ?? realClients;
+    this.policy = { ...DEFAULT_RETRY, ...deps.retry };
+    this.retryDeps = deps.retryDeps ?? {};
+  }
+
+  secrets(origin: string): SecretsApi {
+    let c = this.secretClients.get(origin);
+    if (!c) { c = this.clients.secrets(origin, this.credential); this.secretClients.set(origin, c); }
+    return c;
+  }
+
+  keys(origin: string): KeysApi {
+    let c = this.keyClients.get(origin);
+    if (!c) { c = this.clients.keys(origin, this.credential); this.keyClients.set(origin, c); }
+    return c;
+  }
+
+  crypto(key: string | KeyVaultKey): CryptoApi {
+    return this.clients.crypto(key, this.credential);
+  }
+
+  /** Runs one Key Vault call with retries; failures come out as AdeErrors. */
+  async call<T>(op: VaultOp, endpoint: string, fn: () => Promise<T>, kek?: string): Promise<T> {
+    const onRetry = (i: { attempt: number; delayMs: number; reason: string }) => {
+      this.log.warn(`Key Vault ${op} on ${endpoint}: ${i.reason}; retry ${i.attempt} in ${i.delayMs} ms`);
+      this.retryDeps.onRetry?.(i);
+    };
+    try {
+      return await withRetry(fn, classifyVaultError, this.policy, { ...this.retryDeps, onRetry });
+    } catch (e) {
+      throw toAdeError(e, { op, endpoint, identity: this.identity, cloud: this.cloud, ...(kek ? { kek } : {}) });
+    }
+  }
+}
