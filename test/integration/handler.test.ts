@@ -1,6 +1,6 @@
 // The built package, unzipped and driven by the fake guest agent exactly as WALinuxAgent drives it.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -215,5 +215,36 @@ describe('the shim', () => {
     } finally {
       execFileSync('umount', [mnt]);
     }
+  });
+});
+
+describe('a worker that died (kill, power cut)', () => {
+  it('is not started twice while alive, and is resumed from the journal by the next enable once gone', async () => {
+    const lab = newLab();
+    roots.push(lab.root);
+    const { ext } = await lab.agent.deploy(packageZip(), { publicSettings: QUERY });
+    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID });
+    await lab.agent.run(ext, 'enable');
+    await lab.agent.waitTerminal(ext, seq, 60);
+    // Turn the clock back to "the worker was running": journal not done, transitioning status, and a lock
+    // held by a live process standing in for the worker.
+    const journalPath = join(lab.stateDir, 'journal.json');
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(journalPath, JSON.stringify({ ...journal, phase: 'running', result: undefined }));
+    rmSync(lab.agent.statusPath(ext, seq));
+    const stand = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const start = readFileSync(`/proc/${stand.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+    writeFileSync(join(lab.stateDir, 'worker.lock'), JSON.stringify({ pid: stand.pid, start }));
+    const started = () => count(logText(ext), 'worker started');
+    const before = started();
+    expect((await lab.agent.run(ext, 'enable')).code).toBe(0);
+    expect(started()).toBe(before);
+    expect(logText(ext)).toContain(`worker already running {"pid":${stand.pid}}`);
+    stand.kill('SIGKILL');
+    await new Promise((r) => stand.on('exit', r));
+    expect((await lab.agent.run(ext, 'enable')).code).toBe(0);
+    expect(started()).toBe(before + 1);
+    expect(top(await lab.agent.waitTerminal(ext, seq, 60))).toMatchObject({ status: 'error', code: 54 });
+    expect(JSON.parse(readFileSync(journalPath, 'utf8'))).toMatchObject({ seq, phase: 'done' });
   });
 });
