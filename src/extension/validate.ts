@@ -1,37 +1,13 @@
 // Settings → EncryptionSettings, or an AdeError that names the field, what is wrong with the value and the
 // fix. Three layers, as in Azure's own handlers: JSON Schema (ajv, every error, formats), then cross-field
 // rules (vault names agree, KEK and its vault come together), then normalisation (:443, case, slash).
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
-import publicSchema from '../../schemas/public-settings.schema.json' with { type: 'json' };
-import protectedSchema from '../../schemas/protected-settings.schema.json' with { type: 'json' };
+import type { ErrorObject } from 'ajv';
 import { AdeError } from './errors.ts';
+import { KEK_URL, KV_ID, KV_URL } from './patterns.ts';
 import type { RawSettings } from './settings.ts';
 import { KEK_ALGORITHMS, OPERATIONS, VOLUME_TYPES, type EncryptionOperation, type EncryptionSettings, type Identity, type KekAlgorithm, type VolumeType } from './types.ts';
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// ADE's own patterns (check_util.py), kept so every URL ADE accepted is accepted here.
-export const KV_URL = /^https:\/\/([a-zA-Z0-9-]+)\.([a-zA-Z0-9.-]+)(:443)?\/?$/;
-export const KV_ID = /^\/subscriptions\/([a-zA-Z0-9-]+)\/resourceGroups\/([-\w.()]+)\/providers\/Microsoft\.KeyVault\/vaults\/([a-zA-Z0-9-_]+)\/?$/i;
-export const KEK_URL = /^https:\/\/([a-zA-Z0-9-]+)\.([a-zA-Z0-9.-]+)(:443)?\/keys\/([a-zA-Z0-9-]+)\/([a-zA-Z0-9]+)\/?$/i;
-const MI_ID = /^(\/subscriptions\/.+|(client_id|object_id)=[0-9a-f-]{36}|res_id=\/subscriptions\/.+)$/i;
-
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-// Compiled on first use: enables that only resume (every reboot, every goal state) never validate.
-let compiled: { checkPublic: ValidateFunction; checkProtected: ValidateFunction } | undefined;
-function validators() {
-  if (compiled) return compiled;
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  addFormats(ajv);
-  ajv.addFormat('keyvault-url', KV_URL);
-  ajv.addFormat('keyvault-resource-id', KV_ID);
-  ajv.addFormat('kek-url', KEK_URL);
-  ajv.addFormat('guid', GUID);
-  ajv.addFormat('thumbprint', /^[0-9a-fA-F]{40}$/);
-  ajv.addFormat('managed-identity', MI_ID);
-  compiled = { checkPublic: ajv.compile(publicSchema), checkProtected: ajv.compile(protectedSchema) };
-  return compiled;
-}
+// Compiled from schemas/ at build time (build/validators.mjs): no schema compiler runs on the VM.
+import { checkProtected, checkPublic } from './validators.generated.js';
 
 /** What each field is and how to fix it, for messages. */
 const FIELD: Record<string, { what: string; fix: string }> = {
@@ -66,7 +42,6 @@ export function validateSettings(raw: RawSettings): EncryptionSettings {
   if (typeof pub.EncryptionOperation === 'string' && !(OPERATIONS as readonly string[]).includes(pub.EncryptionOperation)) {
     throw new AdeError('UnsupportedOperation', { value: pub.EncryptionOperation });
   }
-  const { checkPublic, checkProtected } = validators();
   if (!checkPublic(pub)) throw schemaError(checkPublic.errors ?? [], pub, 'public');
   if (!checkProtected(prot)) throw schemaError(checkProtected.errors ?? [], prot, 'protected');
   for (const [field, u] of Object.entries(UNSUPPORTED)) if (field in pub) throw new AdeError('SettingInvalid', { field, ...u });

@@ -19,6 +19,12 @@ describe('project', () => {
     expect(r.status).toBe(0);
   });
 
+  it('src/extension/validators.generated.js is compiled from the current schemas', () => {
+    const r = spawnSync(process.execPath, [join(root, 'build/validators.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('gives every error its own code', () => {
     const codes = Object.values(ERRORS).map((e) => e.code);
     expect(new Set(codes).size).toBe(codes.length);
