@@ -13,7 +13,7 @@ export interface Journal {
   operation: EncryptionOperation;
   volumeType: VolumeType;
   phase: Phase;
-  /** The extension dir (and so the status folder) of the version that accepted the operation. */
+  /** When the journal was last written (ISO 8601). */
   updatedAt: string;
   /** The final report once phase is done. */
   result?: Report;
