@@ -25,5 +25,7 @@ export interface Context {
 export const WORKER_ENV_PASSTHROUGH = [
   'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY',
   'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'AZURE_POD_IDENTITY_AUTHORITY_HOST',
+  // The lab lowers the LUKS key-derivation cost (argon2id takes ~20 s under emulation); see cryptsetup.ts.
+  'ADE_LINUX_PBKDF',
   'AZURE_GUEST_AGENT_EXTENSION_PATH', 'AZURE_GUEST_AGENT_EXTENSION_VERSION', 'ConfigSequenceNumber',
 ] as const;

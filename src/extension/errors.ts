@@ -58,6 +58,10 @@ export const ERRORS = {
   KernelModuleMissing: { code: 408, status: 'error', text: 'Kernel module {module} is not available ({cause}). Install the kernel modules package for the running kernel.' },
   MemoryInsufficient: { code: 409, status: 'error', text: '{available} of memory is available; {operation} needs {needed}. Resize the VM or free memory.' },
   NoDataVolumes: { code: 410, status: 'warning', text: 'No data volume to encrypt was found (mounted, listed in /etc/fstab, not the OS or resource disk).' },
+  FstabMountMismatch: { code: 411, status: 'error', text: '{device} is mounted at {mountpoint}, but its /etc/fstab entry mounts it at {fstabMountpoint}. Make the running mount and /etc/fstab agree, then run enable again.' },
+  SystemVolumeRefused: { code: 412, status: 'error', text: '{device} holds {mountpoint}, which this operation never formats or encrypts as a data volume. Detach it from the data volumes (or use VolumeType OS when supported).' },
+  FormatFileSystemUnsupported: { code: 413, status: 'error', text: '{device} holds {fstype}; EnableEncryptionFormatAll recreates only ext2, ext3, ext4, xfs or btrfs. Reformat it with one of those first, or leave it out of /etc/fstab.' },
+  VolumeVanished: { code: 414, status: 'error', text: 'Volume {device} (LUKS UUID {uuid}), half-way through {action}, is not attached or not visible. Re-attach the disk and run enable again; the operation resumes where it stopped.' },
 
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },

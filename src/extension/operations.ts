@@ -1,21 +1,52 @@
 // What each EncryptionOperation does. Query only reads; the others change disks and run in the worker.
+import { hostname } from 'node:os';
 import { AdeError } from './errors.ts';
 import type { Context } from './context.ts';
-import type { Journal } from './journal.ts';
-import type { Report, VolumeDetail } from './status.ts';
+import { readJournal, writeJournal, type Journal } from './journal.ts';
+import { writeStatus, type Report, type VolumeDetail } from './status.ts';
 import type { EncryptionSettings } from './types.ts';
 import { readSystemVolumes } from '../system/blockdev.ts';
 import { summarize, type StatusMarkers, type Volume } from '../encryption/discovery.ts';
 
-export async function runOperation(ctx: Context, settings: EncryptionSettings, _journal: Journal, _signal: AbortSignal): Promise<Report> {
+export async function runOperation(ctx: Context, settings: EncryptionSettings, _journal: Journal, signal: AbortSignal): Promise<Report> {
   switch (settings.operation) {
     case 'QueryEncryptionStatus':
       return queryReport(ctx, undefined);
     case 'EnableEncryption':
     case 'EnableEncryptionFormatAll':
     case 'DisableEncryption':
-      throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: settings.volumeType, version: ctx.version });
+      return dataOperation(ctx, settings, signal);
   }
+}
+
+/** Data volumes: the encryption core with the real key escrow, key volume and journal wired in. */
+async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
+  if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: 'OS', version: ctx.version });
+  // Loaded here, not at start-up: enable must answer the agent fast, and only the worker needs these.
+  const [{ runDataOperation }, keys, { bekVolume }] = await Promise.all([
+    import('../encryption/data.ts'), import('../keys/index.ts'), import('../system/bek-volume.ts'),
+  ]);
+  const he = ctx.handlerEnv;
+  const log = ctx.log;
+  const machineName = hostname().split('.')[0] ?? '';
+  const deps = { agentLibDir: he.libDir };
+  return runDataOperation({
+    settings, log, run: ctx.run, signal, stateDir: he.stateDir,
+    journal: {
+      get: () => mustJournal(he.stateDir),
+      update: (fn) => { const j = mustJournal(he.stateDir); writeJournal(he.stateDir, fn(j) ?? j); },
+    },
+    escrow: (volume) => keys.escrowKey({ settings, machineName, volume, log, deps }),
+    fetchKey: (secretUrl) => keys.fetchKey({ settings, secretUrl, log, deps }),
+    keyVolume: bekVolume({ runner: ctx.run }),
+    progress: (r) => { writeStatus(he.statusFolder, ctx.seq, he.name, r); },
+  });
+}
+
+function mustJournal(stateDir: string): Journal {
+  const j = readJournal(stateDir);
+  if (!j) throw new Error(`the journal in ${stateDir} disappeared while the worker ran`);
+  return j;
 }
 
 /** The machine's real state: block devices as lsblk/findmnt/fstab see them, and any operation under way. */

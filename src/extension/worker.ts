@@ -36,7 +36,7 @@ export async function runWorker(ctx: Context): Promise<number> {
         return 0;
       }
       const err = asAdeError(e, join(he.logFolder, 'extension.log'));
-      log.error('operation failed', { code: err.code, message: err.message });
+      (err.status === 'warning' ? log.warn : log.error)(`operation ended with ${err.status}`, { code: err.code, message: err.message });
       // A warning is not terminal for the agent (it would wait 90 minutes): finish as success, say why.
       result = { operation: journal.operation, status: err.status === 'warning' ? 'success' : 'error', code: err.code, message: err.message };
     }

@@ -15,6 +15,10 @@ import { diff, filesContaining, snapshot } from '../helpers/tree.ts';
 const addFormats = addFormatsModule as unknown as (a: Ajv) => Ajv;
 const validStatus = addFormats(new Ajv({ allErrors: true, strict: false })).compile(statusSchema);
 const QUERY = { EncryptionOperation: 'QueryEncryptionStatus' };
+// The OS volume is not supported yet: a deterministic way to run the whole enable → worker → status path
+// on this host without its worker looking at the host's disks.
+const VALID_OS = { ...VALID, VolumeType: 'OS' };
+const OS_NOT_YET = `EnableEncryption for VolumeType OS is not supported by this version (${VERSION}) yet. Nothing was changed; use QueryEncryptionStatus to see the disks.`;
 const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 interface Lab { root: string; agent: FakeAgent; stateDir: string }
@@ -59,15 +63,12 @@ describe('the packaged extension under the guest agent', () => {
   });
 
   it('accepts EnableEncryption with transitioning, and its worker ends it with a clear "not yet supported" error', async () => {
-    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID, protectedSettings: { Passphrase: 'a passphrase of my own' } });
+    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID_OS, protectedSettings: { Passphrase: 'a passphrase of my own' } });
     const r = await lab.agent.run(ext, 'enable');
     expect(r.code).toBe(0);
-    expect(top(lab.agent.status(ext, seq))).toMatchObject({ operation: 'EnableEncryption', status: 'transitioning', code: 0, formattedMessage: { message: 'EnableEncryption accepted for VolumeType Data; starting.' } });
+    expect(top(lab.agent.status(ext, seq))).toMatchObject({ operation: 'EnableEncryption', status: 'transitioning', code: 0, formattedMessage: { message: 'EnableEncryption accepted for VolumeType OS; starting.' } });
     const done = top(await lab.agent.waitTerminal(ext, seq, 60));
-    expect(done).toMatchObject({
-      operation: 'EnableEncryption', status: 'error', code: 54,
-      formattedMessage: { lang: 'en-US', message: `EnableEncryption for VolumeType Data is not supported by this version (${VERSION}) yet. Nothing was changed; use QueryEncryptionStatus to see the disks.` },
-    });
+    expect(done).toMatchObject({ operation: 'EnableEncryption', status: 'error', code: 54, formattedMessage: { lang: 'en-US', message: OS_NOT_YET } });
     const journal = JSON.parse(readFileSync(join(lab.stateDir, 'journal.json'), 'utf8')) as { seq: number; phase: string; result: { code: number } };
     expect(journal).toMatchObject({ seq, phase: 'done', result: { code: 54 } });
     expect(readFileSync(join(ext.dir, 'mrseq'), 'utf8').trim()).toBe(String(seq));
@@ -141,8 +142,14 @@ describe('the packaged extension under the guest agent', () => {
     });
   });
 
-  it('runs the upgrade handshake to a second version, carrying mrseq, status and journal', async () => {
+  it('says so when this host has no data volume to encrypt (success, code 410)', async () => {
     const seq = lab.agent.writeSettings(ext, { publicSettings: VALID });
+    expect((await lab.agent.run(ext, 'enable')).code).toBe(0);
+    expect(top(await lab.agent.waitTerminal(ext, seq, 60))).toMatchObject({ operation: 'EnableEncryption', status: 'success', code: 410, formattedMessage: { message: 'No data volume to encrypt was found (mounted, listed in /etc/fstab, not the OS or resource disk).' } });
+  });
+
+  it('runs the upgrade handshake to a second version, carrying mrseq, status and journal', async () => {
+    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID_OS });
     await lab.agent.run(ext, 'enable');
     await lab.agent.waitTerminal(ext, seq, 60);
     const status = readFileSync(lab.agent.statusPath(ext, seq));
@@ -173,7 +180,7 @@ describe('secrets', () => {
     roots.push(lab.root);
     const secret = `PLANTED-${Math.random().toString(36).slice(2)}-SECRET`;
     const ext = lab.agent.installPackage(packageZip());
-    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID, protectedSettings: { Passphrase: secret } });
+    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID_OS, protectedSettings: { Passphrase: secret } });
     expect((await lab.agent.run(ext, 'install')).code).toBe(0);
     const trace = join(lab.root, 'trace.txt');
     // strace follows every child (openssl, the detached worker and its openssl) and prints argv and envp.
@@ -223,7 +230,7 @@ describe('a worker that died (kill, power cut)', () => {
     const lab = newLab();
     roots.push(lab.root);
     const { ext } = await lab.agent.deploy(packageZip(), { publicSettings: QUERY });
-    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID });
+    const seq = lab.agent.writeSettings(ext, { publicSettings: VALID_OS });
     await lab.agent.run(ext, 'enable');
     await lab.agent.waitTerminal(ext, seq, 60);
     // Turn the clock back to "the worker was running": journal not done, transitioning status, and a lock

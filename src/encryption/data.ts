@@ -1,0 +1,146 @@
+// Data-volume operations end to end: EnableEncryption (in place), EnableEncryptionFormatAll, DisableEncryption.
+// Discover → plan (resume journaled volumes first) → prerequisites for every new volume, all before anything
+// changes → per volume, its step machine (escrow first: no disk is touched before its key is in Key Vault).
+// The lead's runOperation calls runDataOperation for VolumeType Data/All; the OS volume is a later issue.
+import { randomUUID } from 'node:crypto';
+import { AdeError } from '../extension/errors.ts';
+import type { Logger } from '../extension/log.ts';
+import type { Report } from '../extension/status.ts';
+import type { EncryptionSettings } from '../extension/types.ts';
+import type { KeyVolume } from '../keys/protectors/bek-volume.ts';
+import type { Runner } from '../system/exec.ts';
+import { readSystemVolumes } from '../system/blockdev.ts';
+import { cryptsetup, REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
+import { fileSystems, EXT_FS } from '../system/fs.ts';
+import { mounts } from '../system/mount.ts';
+import { sysFiles, volumeRecords } from '../system/sysfiles.ts';
+import { checkDataPrereqs, type VolumeFacts } from '../prereq/data-volumes.ts';
+import type { Volume } from './discovery.ts';
+import { locate, planData, type PlannedVolume } from './plan.ts';
+import { progressReport, dataState, volumeRow, type Rate } from './progress.ts';
+import { DECRYPT_STEPS } from './decrypt.ts';
+import { FORMAT_STEPS } from './format.ts';
+import { INPLACE_STEPS } from './inplace.ts';
+import { runSteps, Stopped, type EscrowFn, type Step, type Tools, type VolumeRun } from './steps.ts';
+import { saveProgress, volumeProgress, type JournalAccess, type VolumeAction, type VolumeProgress } from './volume-journal.ts';
+
+export interface DataDeps {
+  settings: EncryptionSettings;
+  journal: JournalAccess;
+  log: Logger;
+  run: Runner;
+  signal: AbortSignal;
+  /** Generates, escrows (Key Vault) and returns a volume's passphrase (src/keys escrowKey, wired by the caller). */
+  escrow: EscrowFn;
+  /** Where the passphrase is kept for boot unlock (the "BEK VOLUME"; src/system/bek-volume.ts). */
+  keyVolume: KeyVolume;
+  /** Fallback when the key volume lost a key file during a resume: the escrowed secret. */
+  fetchKey?: (secretUrl: string) => Promise<Buffer>;
+  progress: (r: Report) => void;
+  /** Prefix for /etc/fstab and /etc/crypttab (tests). */
+  root?: string;
+  /** Journal's dir; volume records and exported decryption headers go in <stateDir>/volumes. */
+  stateDir: string;
+  /** Defaults to readSystemVolumes(run, root). */
+  discover?: () => Promise<Volume[]>;
+  /** How often reencryption progress is polled (default 15 s, ADE's rate). */
+  pollMs?: number;
+  newUuid?: () => string;
+  now?: () => number;
+}
+
+const STEPS: Record<VolumeAction, readonly Step[]> = { inplace: INPLACE_STEPS, format: FORMAT_STEPS, decrypt: DECRYPT_STEPS };
+
+export async function runDataOperation(deps: DataDeps): Promise<Report> {
+  const { settings, log } = deps;
+  const op = settings.operation;
+  if (op !== 'EnableEncryption' && op !== 'EnableEncryptionFormatAll' && op !== 'DisableEncryption') {
+    throw new AdeError('UnsupportedOperation', { value: op });
+  }
+  if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: op, volumeType: 'OS', version: 'this version' });
+  const osNote = settings.volumeType === 'All' ? ' The OS volume is not supported yet; only data volumes were handled.' : '';
+  const now = deps.now ?? Date.now;
+  const tools: Tools = { cs: cryptsetup(deps.run), fs: fileSystems(deps.run), mnt: mounts(deps.run), files: sysFiles(deps.root ?? '/'), records: volumeRecords(deps.stateDir) };
+  const discover = deps.discover ?? (() => readSystemVolumes(deps.run, deps.root ?? '/'));
+
+  const volumes = await discover();
+  const plan = planData({ operation: op, volumes, progress: volumeProgress(deps.journal.get()), records: tools.records.list(), newUuid: deps.newUuid ?? randomUUID });
+  for (const s of plan.skipped) log.info(`Skipping ${s.device}: ${s.reason}`);
+
+  // Every new volume passes every check before the first one is touched.
+  const fresh = plan.act.filter((a) => a.fresh && a.progress.action !== 'decrypt');
+  if (fresh.length > 0) {
+    const mode = op === 'EnableEncryption' ? 'inplace' : 'format';
+    const facts: VolumeFacts[] = [];
+    for (const a of fresh) facts.push(await factsOf(a.volume!, mode, tools));
+    const errors = checkDataPrereqs({ mode, volumes: facts, dmCrypt: await tools.mnt.dmCryptAvailable(), reduceBytes: REDUCE_DEVICE_BYTES });
+    if (errors.length > 0) {
+      for (const e of errors) log.error('prerequisite failed', { code: e.code, message: e.message });
+      return { operation: op, status: 'error', code: errors[0]!.code, message: `Nothing was changed. ${errors.map((e) => `[${e.code}] ${e.message}`).join(' ')}` };
+    }
+  }
+  if (plan.act.length === 0) {
+    if (plan.alreadyDone.length === 0 && op !== 'DisableEncryption') throw new AdeError('NoDataVolumes');
+    const verb = op === 'DisableEncryption' ? 'decrypted' : 'encrypted';
+    return { operation: op, status: 'success', code: 0, message: `All data volumes are ${verb}; nothing to do.${osNote}`, data: op === 'DisableEncryption' ? 'NotEncrypted' : 'Encrypted' };
+  }
+  for (const a of plan.act) saveProgress(deps.journal, a.id, a.progress);
+
+  const entries = new Map<string, VolumeProgress>(plan.act.map((a) => [a.id, a.progress]));
+  const rates = new Map<string, Rate>();
+  const report = () => deps.progress(progressReport(op, [...entries.values()], now(), rates));
+  report();
+
+  let failure: AdeError | undefined;
+  for (const a of plan.act) {
+    try {
+      await runVolume(a, volumes, tools, deps, entries, rates, report);
+    } catch (e) {
+      if (e instanceof Stopped || deps.signal.aborted) throw e;
+      const err = e instanceof AdeError ? e : new AdeError('EncryptionFailed', { device: a.progress.device, cause: e instanceof Error ? e.message : String(e), log: log.path ?? 'the extension log' }, { cause: e });
+      log.error(`${a.progress.device}: ${err.message}`, { code: err.code });
+      const p = { ...entries.get(a.id)!, error: { code: err.code, message: err.message } };
+      entries.set(a.id, p);
+      saveProgress(deps.journal, a.id, p);
+      failure ??= err;
+    }
+  }
+  const all = [...entries.values()];
+  const rows = all.map((p) => volumeRow(p, now()));
+  if (failure) return { operation: op, status: 'error', code: failure.code, message: `${failure.message}${osNote}`, data: dataState(op, all), volumes: rows };
+  const verb = op === 'DisableEncryption' ? 'Decrypted' : 'Encrypted';
+  return { operation: op, status: 'success', code: 0, message: `${verb} ${all.length} data volume(s): ${all.map((p) => p.mountpoint).join(', ')}.${osNote}`, data: dataState(op, all), volumes: rows };
+}
+
+async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Promise<VolumeFacts> {
+  const users = v.mountpoint ? await tools.mnt.users(v.mountpoint) : [];
+  if (mode !== 'inplace' || !v.fstype || !EXT_FS.has(v.fstype)) return { volume: v, users };
+  const info = await tools.fs.extInfo(v.device);
+  const min = await tools.fs.extMinBytes(v.device, info.blockSize);
+  const devBytes = await tools.fs.deviceBytes(v.device);
+  // Room = what the file system can give up, plus any tail of the device it does not use yet.
+  return { volume: v, users, shrinkableBytes: devBytes - min };
+}
+
+async function runVolume(a: PlannedVolume, volumes: readonly Volume[], tools: Tools, deps: DataDeps, entries: Map<string, VolumeProgress>, rates: Map<string, Rate>, report: () => void): Promise<void> {
+  const p0 = entries.get(a.id)!;
+  const vol = a.volume ?? locate(p0, volumes);
+  if (!vol) throw new AdeError('VolumeVanished', { device: p0.persistentName ?? p0.device, uuid: p0.luksUuid, action: p0.action });
+  const now = deps.now ?? Date.now;
+  const v: VolumeRun = {
+    id: a.id, p: { ...p0, device: vol.device }, device: vol.device, seq: deps.journal.get().seq, tools,
+    escrow: deps.escrow, keyVolume: deps.keyVolume, ...(deps.fetchKey ? { fetchKey: deps.fetchKey } : {}),
+    save(patch) {
+      v.p = { ...v.p, ...patch };
+      if (patch.doneBytes !== undefined && !rates.has(v.p.mapperName)) rates.set(v.p.mapperName, { startedAt: now(), startBytes: patch.doneBytes });
+      entries.set(a.id, v.p);
+      saveProgress(deps.journal, a.id, v.p);
+    },
+    progress: report, log: deps.log, signal: deps.signal, pollMs: deps.pollMs ?? 15_000,
+  };
+  try {
+    await runSteps(STEPS[v.p.action], v);
+  } finally {
+    v.key?.fill(0);
+  }
+}

@@ -1,0 +1,73 @@
+// DisableEncryption of one data volume this extension encrypted, online: LUKS2 `reencrypt --decrypt` of a
+// data-shift device must export its header (`--header <file>`, a file that must not exist yet; cryptsetup
+// refuses otherwise: "LUKS2 decryption requires --header option") — it lives in the state dir on the OS
+// disk, never on the volume. While it runs, crypttab names that header so a reboot reopens the volume. Then:
+// unmount the mapping, close it, restore the original fstab entry, drop the crypttab entry, mount the
+// plain device, grow the file system into the freed header area, delete the header and the record.
+import { existsSync, rmSync } from 'node:fs';
+import { encryptedBoot, plainBoot } from './boot.ts';
+import { ensureMounted, ensureOpen, ensureUnmounted, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
+
+const header = (v: VolumeRun) => v.tools.records.headerPath(v.p.mapperName);
+
+/** Decryption is over: the exported header describes only plaintext, or is gone and so is the LUKS header. */
+async function finished(v: VolumeRun): Promise<boolean> {
+  const h = header(v);
+  if (existsSync(h)) {
+    const meta = await v.tools.cs.dump(h);
+    return !!meta && !meta.reencryptInProgress && meta.segments.every((s) => s.type === 'linear');
+  }
+  return !(await v.tools.cs.isLuks(v.device));
+}
+
+async function initialized(v: VolumeRun): Promise<boolean> {
+  const h = header(v);
+  if (!existsSync(h)) return false;
+  if (await v.tools.cs.dump(h)) return true;
+  // cryptsetup writes the exported header before it touches the device: an unreadable one is a kill
+  // during that write, and the device still holds its own header.
+  rmSync(h, { force: true });
+  return false;
+}
+
+/** During decryption the data device has no LUKS UUID left: name it by its LUN link, else this boot's path. */
+const decryptingBoot = (v: VolumeRun) => writeBoot(v, (t) => encryptedBoot(t, v.p, { options: [`header=${header(v)}`], device: v.p.persistentName ?? v.device }));
+
+export const DECRYPT_STEPS: readonly Step[] = [
+  { name: 'key', async run(v) { if (!(await finished(v))) { await needKey(v); writeRecord(v, 'decrypting'); } } },
+  {
+    name: 'init',
+    async run(v) {
+      if ((await initialized(v)) || (await finished(v))) return;
+      await ensureOpen(v);
+      await v.tools.cs.initDecrypt(v.device, await needKey(v), { header: header(v) });
+    },
+  },
+  { name: 'boot-decrypting', async run(v) { if (!(await finished(v))) decryptingBoot(v); } },
+  { name: 'open', async run(v) { if (!(await finished(v))) await ensureOpen(v, header(v)); } },
+  { name: 'mount', async run(v) { if (!(await finished(v))) await ensureMounted(v, mapperPath(v.p)); } },
+  { name: 'reencrypt', run: (v) => resumeReencrypt(v, header(v), { header: header(v) }) },
+  {
+    name: 'unmount',
+    async run(v) {
+      const src = await v.tools.mnt.sourceAt(v.p.mountpoint);
+      if (src === mapperPath(v.p) || src?.endsWith(`/${v.p.mapperName}`)) await ensureUnmounted(v, v.p.mountpoint);
+    },
+  },
+  { name: 'close', async run(v) { if (await v.tools.cs.isActive(v.p.mapperName)) await v.tools.cs.close(v.p.mapperName); } },
+  {
+    name: 'boot',
+    async run(v) {
+      // A format-and-encrypt made a new file system: its UUID is not the one the original line names.
+      let p = v.p;
+      if (p.fstab.spec.startsWith('UUID=')) {
+        const uuid = await v.tools.fs.probeUuid(v.device);
+        if (uuid && `UUID=${uuid}` !== p.fstab.spec) p = { ...p, fstab: { ...p.fstab, spec: `UUID=${uuid}` } };
+      }
+      writeBoot(v, (t) => plainBoot(t, p));
+    },
+  },
+  { name: 'mount-plain', run: (v) => ensureMounted(v, v.device) },
+  { name: 'grow', run: (v) => v.tools.fs.grow(v.device, v.p.fstype, v.p.mountpoint) },
+  { name: 'cleanup', async run(v) { rmSync(header(v), { force: true }); v.tools.records.remove(v.p.mapperName); } },
+];

@@ -1,0 +1,42 @@
+// The status report of a data operation: ADE's {"os","data"} pair plus one row per volume with its state and,
+// while reencryption runs, percent done and an ETA from the rate observed since the worker started it.
+import type { Report, VolumeDetail, DataState } from '../extension/status.ts';
+import type { VolumeProgress } from './volume-journal.ts';
+
+const IN_PROGRESS: Record<VolumeProgress['action'], string> = { inplace: 'EncryptionInProgress', format: 'EncryptionInProgress', decrypt: 'DecryptionInProgress' };
+const DONE: Record<VolumeProgress['action'], string> = { inplace: 'Encrypted', format: 'Encrypted', decrypt: 'NotEncrypted' };
+
+export interface Rate { startedAt: number; startBytes: number }
+
+export function volumeRow(p: VolumeProgress, now: number, rate?: Rate): VolumeDetail {
+  const row: VolumeDetail = { device: p.persistentName ?? p.device, mountpoint: p.mountpoint, state: p.done ? DONE[p.action] : IN_PROGRESS[p.action] };
+  if (p.secretUrl && p.action !== 'decrypt') row.secretUrl = p.secretUrl;
+  if (p.error) row.code = p.error.code;
+  if (!p.done && p.totalBytes && p.doneBytes !== undefined) {
+    row.percent = Math.min(100, Math.floor((p.doneBytes / p.totalBytes) * 100));
+    if (rate && now > rate.startedAt && p.doneBytes > rate.startBytes) {
+      const perMs = (p.doneBytes - rate.startBytes) / (now - rate.startedAt);
+      row.etaSeconds = Math.round((p.totalBytes - p.doneBytes) / perMs / 1000);
+    }
+  }
+  return row;
+}
+
+export function dataState(operation: string, all: readonly VolumeProgress[]): DataState {
+  const pending = all.some((p) => !p.done);
+  if (operation === 'DisableEncryption') return pending ? 'DecryptionInProgress' : 'NotEncrypted';
+  return pending ? 'EncryptionInProgress' : 'Encrypted';
+}
+
+export function progressReport(operation: string, all: readonly VolumeProgress[], now: number, rates: ReadonlyMap<string, Rate>): Report {
+  const rows = all.map((p) => volumeRow(p, now, rates.get(p.mapperName)));
+  const done = all.filter((p) => p.done).length;
+  const running = all.find((p) => !p.done);
+  const pct = running ? rows[all.indexOf(running)]?.percent : undefined;
+  const verb = operation === 'DisableEncryption' ? 'Decrypting' : 'Encrypting';
+  return {
+    operation, status: 'transitioning', code: 0,
+    message: running ? `${verb} data volume ${done + 1}/${all.length} (${running.mountpoint})${pct !== undefined ? `: ${pct}%` : ''}.` : `${all.length} data volume(s) done.`,
+    data: dataState(operation, all), volumes: rows,
+  };
+}

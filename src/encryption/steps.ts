@@ -1,0 +1,161 @@
+// The step machine shared by in-place encryption, format-and-encrypt and decryption. A volume's work is an
+// ordered list of steps; every step checks the machine's real state first and does only what is missing, so
+// running the list again from the top after a kill, a power cut or a reboot (which may have remounted the
+// plaintext file system, or opened the mapping from crypttab) converges on the same end state. The journal
+// is rewritten after each step: it says how far we got (status, tests), the devices say what is true.
+import { AdeError } from '../extension/errors.ts';
+import type { Logger } from '../extension/log.ts';
+import type { KeyVolume } from '../keys/protectors/bek-volume.ts';
+import type { Cryptsetup } from '../system/cryptsetup.ts';
+import { CryptsetupError } from '../system/cryptsetup.ts';
+import type { FileSystems } from '../system/fs.ts';
+import type { Mounts } from '../system/mount.ts';
+import type { SysFiles, VolumeRecords } from '../system/sysfiles.ts';
+import { reencryptDoneBytes } from './luksdump.ts';
+import type { BootTexts } from './boot.ts';
+import type { RecordState, VolumeProgress } from './volume-journal.ts';
+
+export interface Tools {
+  cs: Cryptsetup;
+  fs: FileSystems;
+  mnt: Mounts;
+  files: SysFiles;
+  records: VolumeRecords;
+}
+
+export type EscrowFn = (volume: { id: string; fileName: string }) => Promise<{ passphrase: Buffer; secretUrl: string }>;
+
+export interface VolumeRun {
+  id: string;
+  /** The entry as saved so far (steps read it; save() replaces it). */
+  p: VolumeProgress;
+  /** Current kernel path of the raw device on this boot. */
+  device: string;
+  seq: number;
+  tools: Tools;
+  escrow: EscrowFn;
+  keyVolume: KeyVolume;
+  fetchKey?: (secretUrl: string) => Promise<Buffer>;
+  /** The passphrase once escrowed or read back; never written anywhere but the key volume. */
+  key?: Buffer;
+  save(patch: Partial<VolumeProgress>): void;
+  progress(): void;
+  log: Logger;
+  signal: AbortSignal;
+  pollMs: number;
+}
+
+export interface Step { name: string; run(v: VolumeRun): Promise<void> }
+
+export class Stopped extends Error {
+  constructor() { super('stopped at a safe point'); this.name = 'Stopped'; }
+}
+
+export async function runSteps(steps: readonly Step[], v: VolumeRun): Promise<void> {
+  for (const s of steps) {
+    if (v.signal.aborted) throw new Stopped();
+    await s.run(v);
+    v.save({ step: s.name });
+    v.progress();
+  }
+  v.save({ done: true });
+  v.progress();
+}
+
+export const mapperPath = (p: VolumeProgress) => `/dev/mapper/${p.mapperName}`;
+
+/** The key: escrowed first (no disk is touched before), then kept on the key volume for boot unlock. */
+export const escrowStep: Step = {
+  name: 'escrow',
+  async run(v) {
+    if (v.p.secretUrl) { await needKey(v); return; }
+    const { passphrase, secretUrl } = await v.escrow({ id: v.p.luksUuid, fileName: v.p.fileName });
+    v.log.addSecret(passphrase.toString('utf8'));
+    await v.keyVolume.writeKey(v.p.fileName, passphrase);
+    v.key = passphrase;
+    v.save({ secretUrl });
+    writeRecord(v, 'encrypting');
+    v.log.info(`Key for ${v.device} escrowed as ${secretUrl}, stored as ${v.p.fileName} on the key volume`);
+  },
+};
+
+/** Reads the key back after a restart: key volume first, the escrowed secret second. */
+export async function needKey(v: VolumeRun): Promise<Buffer> {
+  if (v.key) return v.key;
+  let key = await v.keyVolume.readKey(v.p.fileName);
+  if (!key && v.fetchKey && v.p.secretUrl) key = await v.fetchKey(v.p.secretUrl);
+  if (!key) throw new AdeError('PassphraseFileNotFound', { file: v.p.fileName, secret: v.p.secretUrl ?? '(not escrowed)' });
+  v.log.addSecret(key.toString('utf8'));
+  v.key = key;
+  return key;
+}
+
+export function writeRecord(v: VolumeRun, state: RecordState): void {
+  v.tools.records.write({ ...v.p, step: '', done: false, state, seq: v.seq });
+}
+
+export async function ensureUnmounted(v: VolumeRun, mp: string): Promise<void> {
+  if (!(await v.tools.mnt.sourceAt(mp))) return;
+  const r = await v.tools.mnt.umount(mp);
+  if (!r.ok) {
+    const users = await v.tools.mnt.users(mp);
+    throw new AdeError('VolumeBusy', { mountpoint: mp, processes: users.map((u) => `${u.command} (pid ${u.pid})`).join(', ') || r.stderr.trim() });
+  }
+}
+
+export async function ensureOpen(v: VolumeRun, header?: string): Promise<void> {
+  if (await v.tools.cs.isActive(v.p.mapperName)) return;
+  await v.tools.cs.open(v.device, v.p.mapperName, await needKey(v), header ? { header } : {});
+}
+
+export async function ensureMounted(v: VolumeRun, device: string): Promise<void> {
+  const src = await v.tools.mnt.sourceAt(v.p.mountpoint);
+  if (src === device) return;
+  if (src) await ensureUnmounted(v, v.p.mountpoint);
+  await v.tools.mnt.mount(device, v.p.mountpoint, v.p.fstype, v.p.fstab.mntops);
+}
+
+/** crypttab first: an fstab line naming a mapping nobody opens is harmless (nofail), the reverse is not. */
+export function writeBoot(v: VolumeRun, change: (t: BootTexts) => BootTexts): void {
+  const f = v.tools.files;
+  const now = { fstab: f.readFstab(), crypttab: f.readCrypttab() };
+  const next = change(now);
+  if (next.crypttab !== now.crypttab) f.writeCrypttab(next.crypttab);
+  if (next.fstab !== now.fstab) f.writeFstab(next.fstab);
+}
+
+/**
+ * Runs the reencryption the metadata describes to its end, online when the mapping is active. Progress is
+ * polled from the LUKS2 metadata (the segments say how much is done). A crash can leave a hotzone that
+ * must be recovered first: cryptsetup says so, we run `repair`, then resume once more.
+ */
+export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: { header?: string; offline?: boolean } = {}): Promise<void> {
+  const cs = v.tools.cs;
+  const meta = await cs.dump(metaDevice);
+  if (!meta?.reencryptInProgress) return;
+  const key = await needKey(v);
+  const total = Math.max(0, (await v.tools.fs.deviceBytes(v.device)) - (v.p.action === 'decrypt' ? 0 : 16 * 1024 * 1024));
+  v.save({ totalBytes: total });
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    cs.dump(metaDevice).then((m) => {
+      const done = m ? reencryptDoneBytes(m) : undefined;
+      if (done !== undefined) { v.save({ doneBytes: done }); v.progress(); }
+    }).catch(() => undefined).finally(() => { polling = false; });
+  }, v.pollMs);
+  try {
+    try {
+      await cs.resume(v.device, key, o);
+    } catch (e) {
+      if (!(e instanceof CryptsetupError) || !e.needsRepair) throw e;
+      v.log.warn(`${v.device}: reencryption needs recovery after an interruption; running cryptsetup repair`);
+      await cs.repair(v.device, key, o.header ? { header: o.header } : {});
+      await cs.resume(v.device, key, o);
+    }
+  } finally {
+    clearInterval(timer);
+  }
+  v.save({ doneBytes: total });
+}

@@ -1,0 +1,62 @@
+// A typed layer over the journal's free-form `volumes` map, and the per-volume record kept beside it.
+// The journal entry says how far one operation got with one volume (rewritten atomically after every
+// step); the record (state dir, volumes/<mapper>.json) outlives the operation: it holds what a later
+// DisableEncryption, or an operation adopting an unfinished volume after a failed one, needs.
+import type { Journal } from '../extension/journal.ts';
+import type { FstabEntry } from './fstab.ts';
+
+export type VolumeAction = 'inplace' | 'format' | 'decrypt';
+
+export interface VolumeProgress {
+  action: VolumeAction;
+  /** Kernel path when planned (may change across reboots; located again by the names below). */
+  device: string;
+  /** /dev/disk/azure/scsi1/lunN[-partM] when udev made one: stable across boots and encryption. */
+  persistentName?: string;
+  /** The plaintext file system's UUID before encryption (gone from the raw device once LUKS is written). */
+  fsUuid?: string;
+  /** Chosen before anything is written and passed to cryptsetup --uuid, so the container is found again. */
+  luksUuid: string;
+  mapperName: string;
+  mountpoint: string;
+  fstype: string;
+  /** The original /etc/fstab entry, restored by decryption. */
+  fstab: Omit<FstabEntry, 'line'>;
+  /** Key file name on the key volume. */
+  fileName: string;
+  secretUrl?: string;
+  /** Last completed step ('' before the first). */
+  step: string;
+  done: boolean;
+  doneBytes?: number;
+  totalBytes?: number;
+  error?: { code: number; message: string };
+}
+
+export type RecordState = 'encrypting' | 'encrypted' | 'decrypting';
+
+export interface VolumeRecord extends VolumeProgress {
+  state: RecordState;
+  /** Sequence number of the operation that wrote it. */
+  seq: number;
+}
+
+export interface JournalAccess {
+  get(): Journal;
+  update(fn: (j: Journal) => Journal | void): void;
+}
+
+function isProgress(x: unknown): x is VolumeProgress {
+  return typeof x === 'object' && x !== null && typeof (x as VolumeProgress).mapperName === 'string' && typeof (x as VolumeProgress).action === 'string';
+}
+
+export function volumeProgress(j: Journal): Record<string, VolumeProgress> {
+  const out: Record<string, VolumeProgress> = {};
+  for (const [id, v] of Object.entries(j.volumes ?? {})) if (isProgress(v)) out[id] = v;
+  return out;
+}
+
+/** Replaces one volume's entry (the journal writer makes it atomic and durable). */
+export function saveProgress(journal: JournalAccess, id: string, p: VolumeProgress): void {
+  journal.update((j) => ({ ...j, volumes: { ...j.volumes, [id]: { ...p } as unknown as Record<string, unknown> } }));
+}

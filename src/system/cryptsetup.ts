@@ -1,0 +1,117 @@
+// cryptsetup, the only engine that touches LUKS metadata or data (D4: no home-made copy loops). Every key
+// goes in on stdin (`--key-file -`, which cryptsetup reads to EOF, the same bytes crypttab's key file
+// holds), never argv, environment or a temporary file. All parameters that decide the on-disk format live
+// here, so the host crash test and the worker run the exact same invocations.
+import { totalmem } from 'node:os';
+import type { Runner } from './exec.ts';
+import { parseLuksDumpJson, type LuksMetadata } from '../encryption/luksdump.ts';
+
+/** The LUKS2 header area cryptsetup puts at the head of an in-place device; the file system shrinks by this. */
+export const REDUCE_DEVICE_BYTES = 32 * 1024 * 1024;
+export const CIPHER = ['--cipher', 'aes-xts-plain64', '--key-size', '512'] as const;
+
+/**
+ * PBKDF arguments (D3). argon2id with memory bounded to min(256 MiB, RAM/8) so a small VM never OOMs at
+ * unlock. Lab/test knob: ADE_LINUX_PBKDF=pbkdf2:<iterations> or argon2id:<KiB> (argon2id takes 14–22 s per
+ * keyslot under TCG). Read once, at first use, so one process never mixes two settings.
+ */
+let pbkdfArgs: string[] | undefined;
+export function pbkdf(): string[] {
+  pbkdfArgs ??= parsePbkdf(process.env['ADE_LINUX_PBKDF'], totalmem());
+  return pbkdfArgs;
+}
+
+export function parsePbkdf(knob: string | undefined, ramBytes: number): string[] {
+  const boundKiB = Math.max(32 * 1024, Math.min(256 * 1024, Math.floor(ramBytes / 8 / 1024)));
+  if (!knob) return ['--pbkdf', 'argon2id', '--pbkdf-memory', String(boundKiB)];
+  const m = /^(pbkdf2|argon2id|argon2i):(\d+)$/.exec(knob.trim());
+  if (!m) throw new Error(`ADE_LINUX_PBKDF="${knob}" is not pbkdf2:<iterations> or argon2id:<KiB>`);
+  if (m[1] === 'pbkdf2') return ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', m[2]!];
+  return ['--pbkdf', m[1]!, '--pbkdf-memory', String(Math.min(Number(m[2]), boundKiB))];
+}
+
+export class CryptsetupError extends Error {
+  constructor(readonly action: string, readonly exitCode: number, readonly stderr: string) {
+    super(`cryptsetup ${action} failed (exit ${exitCode}): ${stderr.trim() || 'no output'}`);
+    this.name = 'CryptsetupError';
+  }
+  /** An interrupted reencryption must be recovered (repair, or open) before it can resume. */
+  get needsRepair(): boolean {
+    return /requires reencryption recovery|run repair/i.test(this.stderr);
+  }
+}
+
+export interface ReencryptOptions {
+  /** Detached (decrypt: exported) header file. */
+  header?: string;
+  /** Images in regular files (host tests): cryptsetup cannot tell whether they are active. */
+  offline?: boolean;
+  hotzoneSize?: string;
+}
+
+export function cryptsetup(run: Runner) {
+  const must = async (action: string, args: string[], key?: Buffer): Promise<string> => {
+    const r = await run('cryptsetup', args, key ? { input: key } : {});
+    if (r.exitCode !== 0) throw new CryptsetupError(action, r.exitCode, r.stderr);
+    return r.stdout;
+  };
+  const hdr = (h?: string) => (h ? ['--header', h] : []);
+  const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
+
+  return {
+    async isLuks(device: string): Promise<boolean> {
+      return (await run('cryptsetup', ['isLuks', device])).exitCode === 0;
+    },
+    async uuid(device: string): Promise<string | undefined> {
+      const r = await run('cryptsetup', ['luksUUID', device]);
+      return r.exitCode === 0 ? r.stdout.trim() : undefined;
+    },
+    /** LUKS2 metadata, or undefined when the device (or header file) holds none. */
+    async dump(deviceOrHeader: string): Promise<LuksMetadata | undefined> {
+      const r = await run('cryptsetup', ['luksDump', '--dump-json-metadata', deviceOrHeader]);
+      return r.exitCode === 0 ? parseLuksDumpJson(r.stdout) : undefined;
+    },
+    /** Whether a dm mapping of that name is active. */
+    async isActive(name: string): Promise<boolean> {
+      return (await run('cryptsetup', ['status', name])).exitCode === 0;
+    },
+    /**
+     * In-place encryption, metadata only: moves the first 16 MiB to the freed tail and writes the header
+     * (resilience is datashift, implied). With a name the future device is activated at once, so the file
+     * system can be mounted on it before the data is encrypted (online).
+     */
+    initEncrypt(device: string, key: Buffer, o: { uuid: string; name?: string; offline?: boolean }): Promise<string> {
+      return must('reencrypt --encrypt --init-only', ['reencrypt', '--encrypt', '--type', 'luks2', '--init-only',
+        '--reduce-device-size', `${REDUCE_DEVICE_BYTES / 1024 / 1024}M`, ...CIPHER, ...pbkdf(), '--uuid', o.uuid,
+        '--key-file', '-', '--batch-mode', ...(o.offline ? ['--force-offline-reencrypt'] : []), device, ...(o.name ? [o.name] : [])], key);
+    },
+    /** Decryption, metadata only: exports the header to `header` (must not exist) and frees the head of the device. */
+    initDecrypt(device: string, key: Buffer, o: { header: string; offline?: boolean }): Promise<string> {
+      return must('reencrypt --decrypt --init-only', ['reencrypt', '--decrypt', '--init-only', ...opts(o), '--key-file', '-', '--batch-mode', device], key);
+    },
+    /** Runs (or continues) whatever reencryption the metadata describes, to the end. */
+    resume(device: string, key: Buffer, o: ReencryptOptions = {}): Promise<string> {
+      return must('reencrypt --resume-only', ['reencrypt', '--resume-only', ...opts(o), '--key-file', '-', '--batch-mode', device], key);
+    },
+    /** Replays cryptsetup's own hotzone recovery after a crash. */
+    repair(device: string, key: Buffer, o: { header?: string } = {}): Promise<string> {
+      return must('repair', ['repair', ...hdr(o.header), '--key-file', '-', '--batch-mode', device], key);
+    },
+    format(device: string, key: Buffer, o: { uuid: string }): Promise<string> {
+      return must('luksFormat', ['luksFormat', '--type', 'luks2', ...CIPHER, ...pbkdf(), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
+    },
+    /** Activation also runs the reencryption recovery when a crash left one pending. */
+    open(device: string, name: string, key: Buffer, o: { header?: string } = {}): Promise<string> {
+      return must('open', ['open', '--type', 'luks2', ...hdr(o.header), '--key-file', '-', device, name], key);
+    },
+    close(name: string): Promise<string> {
+      return must('close', ['close', name]);
+    },
+    /** Proves a key opens a keyslot without activating anything. */
+    async testKey(device: string, key: Buffer, o: { header?: string } = {}): Promise<boolean> {
+      return (await run('cryptsetup', ['open', '--test-passphrase', ...hdr(o.header), '--key-file', '-', device], { input: key })).exitCode === 0;
+    },
+  };
+}
+
+export type Cryptsetup = ReturnType<typeof cryptsetup>;
