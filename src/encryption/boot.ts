@@ -9,9 +9,10 @@ import type { VolumeProgress } from './volume-journal.ts';
 export const BEK_MOUNT_POINT = '/mnt/azure_bek_disk';
 /**
  * ADE's line plus fmask/dmask: vfat has no per-file modes, and without masks every user could read the
- * key files (ADE's `defaults` leaves them 0755).
+ * key files (ADE's `defaults` leaves them 0755). The platform attaches the key volume before the VM starts,
+ * so a short device timeout only shortens the wait when it is missing (network unlock takes over then).
  */
-export const BEK_FSTAB = { spec: 'LABEL=BEK VOLUME', file: BEK_MOUNT_POINT, vfstype: 'auto', mntops: ['defaults', 'discard', 'nofail', 'fmask=0277', 'dmask=0077'], freq: 0, passno: 0 };
+export const BEK_FSTAB = { spec: 'LABEL=BEK VOLUME', file: BEK_MOUNT_POINT, vfstype: 'auto', mntops: ['defaults', 'discard', 'nofail', 'fmask=0277', 'dmask=0077', 'x-systemd.device-timeout=10s'], freq: 0, passno: 0 };
 
 export function keyFilePath(fileName: string): string {
   return `${BEK_MOUNT_POINT}/${fileName}`;
@@ -29,7 +30,9 @@ export interface CrypttabExtra {
 }
 
 export function crypttabEntryFor(p: VolumeProgress, extra: CrypttabExtra = {}): Omit<CrypttabEntry, 'line'> {
-  return { name: p.mapperName, device: extra.device ?? crypttabDevice(p), keyfile: keyFilePath(p.fileName), options: ['luks', 'nofail', ...(extra.options ?? [])] };
+  // headless=true: with the key volume missing, fail at once instead of waiting for a password nobody types;
+  // the network unlock (ade-linux-unlock.service) then opens the volume from Key Vault. systemd < 250 ignores it.
+  return { name: p.mapperName, device: extra.device ?? crypttabDevice(p), keyfile: keyFilePath(p.fileName), options: ['luks', 'nofail', 'headless=true', ...(extra.options ?? [])] };
 }
 
 function sameEntry(a: Omit<CrypttabEntry, 'line'> | undefined, b: Omit<CrypttabEntry, 'line'>): boolean {

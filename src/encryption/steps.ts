@@ -23,7 +23,7 @@ export interface Tools {
   records: VolumeRecords;
 }
 
-export type EscrowFn = (volume: { id: string; fileName: string }) => Promise<{ passphrase: Buffer; secretUrl: string }>;
+export type EscrowFn = (volume: { id: string; fileName: string }) => Promise<{ passphrase: Buffer; secretUrl: string; kekUrl?: string; algorithm?: string }>;
 
 export interface VolumeRun {
   id: string;
@@ -69,11 +69,12 @@ export const escrowStep: Step = {
   name: 'escrow',
   async run(v) {
     if (v.p.secretUrl) { await needKey(v); return; }
-    const { passphrase, secretUrl } = await v.escrow({ id: v.p.luksUuid, fileName: v.p.fileName });
+    const { passphrase, secretUrl, kekUrl, algorithm } = await v.escrow({ id: v.p.luksUuid, fileName: v.p.fileName });
     v.log.addSecret(passphrase.toString('utf8'));
     await v.keyVolume.writeKey(v.p.fileName, passphrase);
     v.key = passphrase;
-    v.save({ secretUrl });
+    // The KEK is kept with the secret so a later KEK change knows which volumes to re-wrap.
+    v.save({ secretUrl, ...(kekUrl ? { kekUrl } : {}), ...(algorithm ? { algorithm } : {}) });
     writeRecord(v, 'encrypting');
     v.log.info(`Key for ${v.device} escrowed as ${secretUrl}, stored as ${v.p.fileName} on the key volume`);
   },

@@ -25,6 +25,9 @@ export interface VolumeProgress {
   /** Key file name on the key volume. */
   fileName: string;
   secretUrl?: string;
+  /** The KEK that wraps secretUrl's value, and how (absent: stored unwrapped). */
+  kekUrl?: string;
+  algorithm?: string;
   /** Last completed step ('' before the first). */
   step: string;
   done: boolean;

@@ -46,8 +46,8 @@ function expectEncrypted(m: Machine) {
   const name = `ade-${d.luks!.uuid}`;
   expect(m.mounts.get('/data')).toBe(`/dev/mapper/${name}`);
   expect(m.fstab()).toContain(`/dev/mapper/${name} /data ext4 defaults,nofail 0 2`);
-  expect(m.fstab()).toContain('LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,fmask=0277,dmask=0077 0 0');
-  expect(m.crypttab()).toContain(`${name} /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail`);
+  expect(m.fstab()).toContain('LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,fmask=0277,dmask=0077,x-systemd.device-timeout=10s 0 0');
+  expect(m.crypttab()).toContain(`${name} /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail,headless=true`);
   expect(m.keyFiles.get('LinuxPassPhraseFileName_1_0')?.toString()).toBe(d.luks!.key);
 }
 
@@ -151,6 +151,6 @@ describe('EnableEncryption in place', () => {
     expect(m.disks[1]!.luks?.mode).toBeUndefined();
     expect(m.disks[1]!.fs?.uuid).toBe('fs-1-0000');
     expect(m.calls.filter(isMutating).every((c) => !c.args.includes('/dev/sdc'))).toBe(true);
-    expect(m.crypttab()).toContain('/mnt/azure_bek_disk/LinuxPassPhraseFileName_1_1 luks,nofail');
+    expect(m.crypttab()).toContain('/mnt/azure_bek_disk/LinuxPassPhraseFileName_1_1 luks,nofail,headless=true');
   });
 });

@@ -123,7 +123,7 @@ describe('EnableEncryptionFormatAll', () => {
     expect(d.fs?.type).toBe('ext4');
     expect(d.fs?.uuid).toBe('mkfs-1');
     expect(m.mounts.get('/data')).toBe(`/dev/mapper/ade-${d.luks!.uuid}`);
-    expect(m.crypttab()).toContain(`ade-${d.luks!.uuid} /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail`);
+    expect(m.crypttab()).toContain(`ade-${d.luks!.uuid} /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail,headless=true`);
   });
 });
 
