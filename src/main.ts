@@ -14,7 +14,7 @@ async function main(argv: string[]): Promise<number> {
   const name = argv[0] ?? '';
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`usage: ade-shim <${Object.keys(COMMANDS).filter((c) => c !== 'worker').join('|')}>\n`);
+    process.stderr.write(`usage: ade-shim <${Object.keys(COMMANDS).filter((c) => c !== 'worker' && c !== 'unlock').join('|')}>\n`);
     return 2;
   }
   const handlerEnv = await loadHandlerEnvironment(handlerEnvPath(process.env, process.cwd()));

@@ -36,6 +36,8 @@ export const COMMANDS: Record<string, Command> = {
   // Encrypted volumes outlive the extension: their journal, fstab backups and keys stay where they are.
   uninstall: async (ctx) => { await stopWorker(ctx); ctx.log.info('uninstalled; encryption state kept', { stateDir: ctx.handlerEnv.stateDir }); return 0; },
   worker: async (ctx) => runWorker(ctx),
+  // Not in the manifest: ade-linux-unlock.service runs it at boot.
+  unlock: async (ctx) => (await import('./unlock-command.ts')).unlockCommand(ctx),
 };
 
 async function enable(ctx: Context): Promise<number> {

@@ -1,7 +1,7 @@
 // What each EncryptionOperation does. Query only reads; the others change disks and run in the worker.
 import { hostname } from 'node:os';
 import { AdeError } from './errors.ts';
-import type { Context } from './context.ts';
+import { WORKER_ENV_PASSTHROUGH, type Context } from './context.ts';
 import { readJournal, writeJournal, type Journal } from './journal.ts';
 import { writeStatus, type Report, type VolumeDetail } from './status.ts';
 import type { EncryptionSettings } from './types.ts';
@@ -23,14 +23,20 @@ export async function runOperation(ctx: Context, settings: EncryptionSettings, _
 async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
   if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: 'OS', version: ctx.version });
   // Loaded here, not at start-up: enable must answer the agent fast, and only the worker needs these.
-  const [{ runDataOperation }, keys, { bekVolume }] = await Promise.all([
+  const [{ runDataOperation }, keys, { bekVolume }, { rekeyVolumes }, { volumeRecords }] = await Promise.all([
     import('../encryption/data.ts'), import('../keys/index.ts'), import('../system/bek-volume.ts'),
+    import('../encryption/rekey.ts'), import('../system/sysfiles.ts'),
   ]);
   const he = ctx.handlerEnv;
   const log = ctx.log;
   const machineName = hostname().split('.')[0] ?? '';
   const deps = { agentLibDir: he.libDir };
-  return runDataOperation({
+  const records = volumeRecords(he.stateDir);
+  const rotated = settings.operation === 'DisableEncryption' ? [] : await rekeyVolumes({
+    settings, records, log,
+    rotate: (recs, onRotated) => keys.rotateKek({ settings, records: recs, machineName, log, deps, onRotated }),
+  });
+  const report = await runDataOperation({
     settings, log, run: ctx.run, signal, stateDir: he.stateDir,
     journal: {
       get: () => mustJournal(he.stateDir),
@@ -41,7 +47,24 @@ async function dataOperation(ctx: Context, settings: EncryptionSettings, signal:
     keyVolume: bekVolume({ runner: ctx.run }),
     progress: (r) => { writeStatus(he.statusFolder, ctx.seq, he.name, r); },
   });
+  await syncUnlockService(ctx, records.list().some((r) => r.state !== 'decrypting'));
+  if (rotated.length === 0) return report;
+  return { ...report, message: `${report.message} Re-wrapped the keys of ${rotated.length} already encrypted volume(s) with ${settings.kek?.url ?? 'no KEK'}; their old secrets are disabled.` };
 }
+
+/** The boot-time network unlock exists exactly while volumes we encrypted do. */
+async function syncUnlockService(ctx: Context, wanted: boolean): Promise<void> {
+  const { installUnlockService, removeUnlockService } = await import('../system/unlock-service.ts');
+  const he = ctx.handlerEnv;
+  const paths = { unitDir: '/etc/systemd/system', stateDir: he.stateDir, libDir: he.libDir, extensionName: he.name };
+  if (!wanted) return removeUnlockService(ctx.run, paths);
+  const env: Record<string, string> = {};
+  for (const k of UNLOCK_ENV) { const v = ctx.processEnv[k]; if (v !== undefined) env[k] = v; }
+  await installUnlockService(ctx.run, paths, env);
+}
+
+/** What the network unlock needs to reach Key Vault the way the worker did: proxies, CA trust, IMDS. */
+const UNLOCK_ENV = WORKER_ENV_PASSTHROUGH.filter((k) => !k.startsWith('AZURE_GUEST_AGENT_') && k !== 'ConfigSequenceNumber' && k !== 'ADE_LINUX_PBKDF');
 
 function mustJournal(stateDir: string): Journal {
   const j = readJournal(stateDir);
