@@ -74,7 +74,7 @@ export async function storePassphrase(a: StoreArgs): Promise<EscrowRecord> {
     if (a.passphrase.length > limit) {
       throw new AdeError('SettingInvalid', { field: 'Passphrase', problem: `is ${a.passphrase.length} bytes; ${kek.algorithm} with this key wraps at most ${limit}`, fix: 'Use a shorter passphrase, or omit it so one is generated.' });
     }
-    const w = await s.call('keys/wrapKey', vaultOrigin(kekUrl), () => s.crypto(key).wrapKey(kek.algorithm, a.passphrase), kekUrl);
+    const w = await s.call('keys/wrapKey', vaultOrigin(kekUrl), (o) => s.crypto(key).wrapKey(kek.algorithm, a.passphrase, o), kekUrl);
     value = Buffer.from(w.result).toString('base64url');
     wrapped = { key, url: kekUrl, algorithm: kek.algorithm };
     a.log.info(`Wrapped the key for volume ${a.volume.id} with ${kekUrl} (${kek.algorithm})`);
@@ -86,12 +86,12 @@ export async function storePassphrase(a: StoreArgs): Promise<EscrowRecord> {
   const contentType = contentTypeFor(wrapped !== undefined);
   const name = randomUUID();
   const secrets = s.secrets(origin);
-  const set = await s.call('secrets/set', origin, () => secrets.setSecret(name, value, { contentType, tags, enabled: true }));
+  const set = await s.call('secrets/set', origin, (o) => secrets.setSecret(name, value, { contentType, tags, enabled: true, ...o }));
   const secretUrl = set.properties.id ?? `${origin}secrets/${name}/${set.properties.version}`;
   a.log.info(`Stored the key for volume ${a.volume.id} as ${secretUrl} (${contentType})`);
 
   // Read back exactly that version and prove it opens to the same bytes.
-  const back = await s.call('secrets/get', origin, () => secrets.getSecret(name, { version: set.properties.version ?? '' }));
+  const back = await s.call('secrets/get', origin, (o) => secrets.getSecret(name, { version: set.properties.version ?? '', ...o }));
   const fail = (cause: string) => new AdeError('EscrowVerifyFailed', { secret: secretUrl, cause });
   if (back.value !== value) throw fail('the value read back differs from the value stored');
   if (back.properties.contentType !== contentType) throw fail(`content type is "${back.properties.contentType}", expected "${contentType}"`);
@@ -100,7 +100,7 @@ export async function storePassphrase(a: StoreArgs): Promise<EscrowRecord> {
   let opened: Buffer;
   if (wrapped) {
     const w = wrapped;
-    const u = await s.call('keys/unwrapKey', vaultOrigin(w.url), () => s.crypto(w.key).unwrapKey(w.algorithm, Buffer.from(back.value ?? '', 'base64url')), w.url);
+    const u = await s.call('keys/unwrapKey', vaultOrigin(w.url), (o) => s.crypto(w.key).unwrapKey(w.algorithm, Buffer.from(back.value ?? '', 'base64url'), o), w.url);
     opened = Buffer.from(u.result);
   } else {
     opened = Buffer.from(back.value ?? '', 'base64');
@@ -115,7 +115,7 @@ export async function storePassphrase(a: StoreArgs): Promise<EscrowRecord> {
 /** The KEK, checked to exist, be enabled, be within its validity and be RSA. */
 async function getUsableKek(s: VaultSession, kek: Kek): Promise<KeyVaultKey> {
   const ref = parseItemUrl(kek.url, 'keys', 'KeyEncryptionKeyURL');
-  const key = await s.call('keys/get', ref.origin, () => s.keys(ref.origin).getKey(ref.name, { version: ref.version ?? '' }), kek.url);
+  const key = await s.call('keys/get', ref.origin, (o) => s.keys(ref.origin).getKey(ref.name, { version: ref.version ?? '', ...o }), kek.url);
   const p = key.properties;
   const now = Date.now();
   if (p.enabled === false || (p.expiresOn && p.expiresOn.getTime() < now) || (p.notBefore && p.notBefore.getTime() > now)) {
@@ -151,14 +151,14 @@ export async function fetchKey(args: FetchArgs): Promise<Buffer> {
 export async function fetchKeyDetailed(args: FetchArgs): Promise<FetchedKey> {
   const ref = parseItemUrl(args.secretUrl, 'secrets', 'secret URL');
   const s = args.session ?? new VaultSession(args.settings.identity as Identity, args.secretUrl, args.log, args.deps, 'secret URL');
-  const bundle = await s.call('secrets/get', ref.origin, () => s.secrets(ref.origin).getSecret(ref.name, { version: ref.version ?? '' }));
+  const bundle = await s.call('secrets/get', ref.origin, (o) => s.secrets(ref.origin).getSecret(ref.name, { version: ref.version ?? '', ...o }));
   const tags = bundle.properties.tags ?? {};
   const value = bundle.value ?? '';
   const kekUrl = tags[TAG_KEK_URL];
   if (bundle.properties.contentType === CONTENT_TYPE_WRAPPED || kekUrl) {
     if (!kekUrl) throw new AdeError('KeyVaultError', { endpoint: ref.origin, operation: 'secrets/get', status: 200, cause: `${args.secretUrl} is a wrapped key without the ${TAG_KEK_URL} tag` });
     const algorithm = (tags[TAG_ALGORITHM] ?? 'RSA-OAEP') as KekAlgorithm;
-    const u = await s.call('keys/unwrapKey', vaultOrigin(kekUrl), () => s.crypto(kekUrl).unwrapKey(algorithm, Buffer.from(value, 'base64url')), kekUrl);
+    const u = await s.call('keys/unwrapKey', vaultOrigin(kekUrl), (o) => s.crypto(kekUrl).unwrapKey(algorithm, Buffer.from(value, 'base64url'), o), kekUrl);
     const passphrase = Buffer.from(u.result);
     registerSecret(args.log, passphrase);
     return { passphrase, tags, kekUrl, algorithm };

@@ -60,7 +60,7 @@ export async function rotateKek(a: RotateArgs): Promise<RotatedRecord[]> {
 
 async function retire(s: VaultSession, secretUrl: string, tags: Record<string, string>, replacedBy: string): Promise<void> {
   const ref = parseItemUrl(secretUrl, 'secrets', 'secret URL');
-  await s.call('secrets/set', ref.origin, () => s.secrets(ref.origin).updateSecretProperties(ref.name, ref.version ?? '', { enabled: false, tags: { ...tags, [TAG_REPLACED_BY]: replacedBy } }));
+  await s.call('secrets/set', ref.origin, (o) => s.secrets(ref.origin).updateSecretProperties(ref.name, ref.version ?? '', { enabled: false, tags: { ...tags, [TAG_REPLACED_BY]: replacedBy }, ...o }));
 }
 
 const describeWrap = (kekUrl?: string, alg?: KekAlgorithm) => (kekUrl ? `${alg ?? 'RSA-OAEP'} with ${kekUrl}` : 'unwrapped');

@@ -7,7 +7,7 @@ import { type Cloud, cloudForVault } from './cloud.ts';
 import { type CryptoApi, type KeysApi, type SecretsApi, type VaultClientFactory, realClients } from './clients.ts';
 import { createCredential } from './credentials.ts';
 import { DEFAULT_RETRY, type RetryDeps, type RetryPolicy, withRetry } from './retry.ts';
-import { type VaultOp, classifyVaultError, toAdeError } from './vault-errors.ts';
+import { CallTimedOut, type VaultOp, classifyVaultError, toAdeError } from './vault-errors.ts';
 import type { KeyVaultKey } from '@azure/keyvault-keys';
 
 /** What callers may inject; every field defaults to production behaviour. */
@@ -20,6 +20,8 @@ export interface KeysDeps {
   randomBytes?: (n: number) => Buffer;
   /** waagent's Lib.Dir, where AAD certificates are delivered. */
   agentLibDir?: string;
+  /** Deadline of one attempt of one call (default 60 s). */
+  callTimeoutMs?: number;
 }
 
 export class VaultSession {
@@ -30,6 +32,7 @@ export class VaultSession {
   private readonly clients: VaultClientFactory;
   private readonly policy: RetryPolicy;
   private readonly retryDeps: RetryDeps;
+  private readonly callTimeoutMs: number;
   private readonly secretClients = new Map<string, SecretsApi>();
   private readonly keyClients = new Map<string, KeysApi>();
 
@@ -41,6 +44,7 @@ export class VaultSession {
     this.clients = deps.clients ?? realClients;
     this.policy = { ...DEFAULT_RETRY, ...deps.retry };
     this.retryDeps = deps.retryDeps ?? {};
+    this.callTimeoutMs = deps.callTimeoutMs ?? 60_000;
   }
 
   secrets(origin: string): SecretsApi {
@@ -59,14 +63,26 @@ export class VaultSession {
     return this.clients.crypto(key, this.credential);
   }
 
-  /** Runs one Key Vault call with retries; failures come out as AdeErrors. */
-  async call<T>(op: VaultOp, endpoint: string, fn: () => Promise<T>, kek?: string): Promise<T> {
+  /**
+   * Runs one Key Vault call with retries; failures come out as AdeErrors. Each attempt gets its own
+   * deadline (fn must pass abortSignal to the SDK): a hung connection is retried, never waited on forever.
+   */
+  async call<T>(op: VaultOp, endpoint: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>, kek?: string): Promise<T> {
     const onRetry = (i: { attempt: number; delayMs: number; reason: string }) => {
       this.log.warn(`Key Vault ${op} on ${endpoint}: ${i.reason}; retry ${i.attempt} in ${i.delayMs} ms`);
       this.retryDeps.onRetry?.(i);
     };
     try {
-      return await withRetry(fn, classifyVaultError, this.policy, { ...this.retryDeps, onRetry });
+      const attempt = async (): Promise<T> => {
+        const abortSignal = AbortSignal.timeout(this.callTimeoutMs);
+        try {
+          return await fn({ abortSignal });
+        } catch (e) {
+          if (abortSignal.aborted) throw new CallTimedOut(op, this.callTimeoutMs);
+          throw e;
+        }
+      };
+      return await withRetry(attempt, classifyVaultError, this.policy, { ...this.retryDeps, onRetry });
     } catch (e) {
       throw toAdeError(e, { op, endpoint, identity: this.identity, cloud: this.cloud, ...(kek ? { kek } : {}) });
     }

@@ -45,8 +45,23 @@ const isConnectionFailure = (e: RestLike) => e.name === 'RestError' && e.statusC
 /** No HTTP answer at all (also TLS failures such as an untrusted intercepting proxy): the vault was not reached. */
 const isNoResponse = (e: RestLike) => e.name === 'RestError' && e.statusCode === undefined && e.code !== 'PARSE_ERROR';
 
+/** A call that got no complete answer in time (a hung connection would otherwise block the worker forever). */
+export class CallTimedOut extends Error {
+  readonly op: string;
+  readonly ms: number;
+  constructor(op: string, ms: number) {
+    super(`no answer to ${op} within ${ms / 1000} s`);
+    this.name = 'CallTimedOut';
+    this.op = op;
+    this.ms = ms;
+  }
+}
+
 /** Which failures are worth another attempt. */
 export function classifyVaultError(e: unknown): Verdict {
+  if (e instanceof CallTimedOut) return { retry: true, reason: e.message };
+  // The SDK dereferences a missing body when a connection drops mid-answer: a transport failure, not a bug here.
+  if (e instanceof TypeError) return { retry: true, reason: `truncated answer: ${firstLine(e.message)}` };
   const r = e as RestLike;
   if (r?.name === 'RestError' && r.statusCode !== undefined && RETRY_STATUS.has(r.statusCode)) {
     const retryAfter = r.response?.headers?.get('retry-after');

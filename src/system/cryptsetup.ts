@@ -31,9 +31,15 @@ export function parsePbkdf(knob: string | undefined, ramBytes: number): string[]
 }
 
 export class CryptsetupError extends Error {
-  constructor(readonly action: string, readonly exitCode: number, readonly stderr: string) {
+  readonly action: string;
+  readonly exitCode: number;
+  readonly stderr: string;
+  constructor(action: string, exitCode: number, stderr: string) {
     super(`cryptsetup ${action} failed (exit ${exitCode}): ${stderr.trim() || 'no output'}`);
     this.name = 'CryptsetupError';
+    this.action = action;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
   }
   /** An interrupted reencryption must be recovered (repair, or open) before it can resume. */
   get needsRepair(): boolean {
