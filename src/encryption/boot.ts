@@ -10,9 +10,9 @@ export const BEK_MOUNT_POINT = '/mnt/azure_bek_disk';
 /**
  * ADE's line plus fmask/dmask: vfat has no per-file modes, and without masks every user could read the
  * key files (ADE's `defaults` leaves them 0755). The platform attaches the key volume before the VM starts,
- * so a short device timeout only shortens the wait when it is missing (network unlock takes over then).
+ * so a short device timeout (30 s, room for slow udev) only shortens the wait when it is missing (network unlock takes over then).
  */
-export const BEK_FSTAB = { spec: 'LABEL=BEK VOLUME', file: BEK_MOUNT_POINT, vfstype: 'auto', mntops: ['defaults', 'discard', 'nofail', 'fmask=0277', 'dmask=0077', 'x-systemd.device-timeout=10s'], freq: 0, passno: 0 };
+export const BEK_FSTAB = { spec: 'LABEL=BEK VOLUME', file: BEK_MOUNT_POINT, vfstype: 'auto', mntops: ['defaults', 'discard', 'nofail', 'fmask=0277', 'dmask=0077', 'x-systemd.device-timeout=30s'], freq: 0, passno: 0 };
 
 export function keyFilePath(fileName: string): string {
   return `${BEK_MOUNT_POINT}/${fileName}`;

@@ -30,6 +30,27 @@ async function initialized(v: VolumeRun): Promise<boolean> {
   return false;
 }
 
+/** systemd-escape of a unit name's instance part: a mapper name holds only [A-Za-z0-9-]. */
+const escapeUnit = (s: string) => s.replace(/[^A-Za-z0-9:_.]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+/**
+ * A crypttab entry's mapping is systemd's: systemd-cryptsetup-generator makes the mapper device require
+ * systemd-cryptsetup@<name>.service (so the unit starts, "already active", whenever the mapping appears,
+ * whoever opened it) and binds that unit to the device's by-uuid link. `reencrypt --decrypt --init-only`
+ * moves the header off the device, the link vanishes and systemd stops the unit: it unmounts the volume and
+ * closes the mapping under cryptsetup (seen in the lab: "table ioctl ... No such device or address").
+ * So before init: mask the unit until the next boot (the decrypting crypttab entry, by device path, takes
+ * over after a reboot), and if it is active, unmount and stop it (closes the mapping); ensureOpen then
+ * reopens the mapping outside any unit and the mount step mounts it again.
+ */
+async function releaseFromSystemd(v: VolumeRun): Promise<void> {
+  const unit = `systemd-cryptsetup@${escapeUnit(v.p.mapperName)}.service`;
+  if (!(await v.tools.mnt.maskUnitUntilReboot(unit))) return;
+  if (!(await v.tools.mnt.unitActive(unit))) return;
+  await ensureUnmounted(v, v.p.mountpoint);
+  await v.tools.mnt.stopUnit(unit);
+}
+
 /** During decryption the data device has no LUKS UUID left: name it by its LUN link, else this boot's path. */
 const decryptingBoot = (v: VolumeRun) => writeBoot(v, (t) => encryptedBoot(t, v.p, { options: [`header=${header(v)}`], device: v.p.persistentName ?? v.device }));
 
@@ -39,6 +60,7 @@ export const DECRYPT_STEPS: readonly Step[] = [
     name: 'init',
     async run(v) {
       if ((await initialized(v)) || (await finished(v))) return;
+      await releaseFromSystemd(v);
       await ensureOpen(v);
       await v.tools.cs.initDecrypt(v.device, await needKey(v), { header: header(v) });
     },

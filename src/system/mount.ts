@@ -39,6 +39,18 @@ export function mounts(run: Runner) {
       const r = await run('mount', ['-t', fstype, '-o', opts, device, mp]);
       if (r.exitCode !== 0) throw new CommandFailed(`mount ${device} ${mp}`, r.exitCode, r.stderr);
     },
+    /** Whether a systemd unit is active; false where there is no systemd (or no such unit). */
+    async unitActive(unit: string): Promise<boolean> {
+      return (await run('systemctl', ['is-active', '--quiet', unit])).exitCode === 0;
+    },
+    /** Masks a unit until the next boot (`systemctl mask --runtime`); false where that is not possible (no systemd). */
+    async maskUnitUntilReboot(unit: string): Promise<boolean> {
+      return (await run('systemctl', ['mask', '--runtime', unit])).exitCode === 0;
+    },
+    async stopUnit(unit: string): Promise<void> {
+      const r = await run('systemctl', ['stop', unit]);
+      if (r.exitCode !== 0) throw new CommandFailed(`systemctl stop ${unit}`, r.exitCode, r.stderr);
+    },
     /** Loads dm-crypt if it is a module; true when the kernel has it (built in or loaded). */
     async dmCryptAvailable(): Promise<boolean> {
       return (await run('modprobe', ['-q', 'dm_crypt'])).exitCode === 0;

@@ -46,7 +46,7 @@ function expectEncrypted(m: Machine) {
   const name = `ade-${d.luks!.uuid}`;
   expect(m.mounts.get('/data')).toBe(`/dev/mapper/${name}`);
   expect(m.fstab()).toContain(`/dev/mapper/${name} /data ext4 defaults,nofail 0 2`);
-  expect(m.fstab()).toContain('LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,fmask=0277,dmask=0077,x-systemd.device-timeout=10s 0 0');
+  expect(m.fstab()).toContain('LABEL=BEK\\040VOLUME /mnt/azure_bek_disk auto defaults,discard,nofail,fmask=0277,dmask=0077,x-systemd.device-timeout=30s 0 0');
   expect(m.crypttab()).toContain(`${name} /dev/disk/azure/scsi1/lun0 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_0 luks,nofail,headless=true`);
   expect(m.keyFiles.get('LinuxPassPhraseFileName_1_0')?.toString()).toBe(d.luks!.key);
 }
