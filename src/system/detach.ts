@@ -22,7 +22,7 @@ export interface Detached { how: 'systemd-run' | 'setsid'; unit?: string; pid?: 
 
 export async function startDetached(run: Runner, req: DetachRequest): Promise<Detached> {
   const env = { PATH: CHILD_PATH, LANG: 'C', ...req.env };
-  writeFileAtomic(req.envFile, Object.entries(env).map(([k, v]) => `${k}=${quote(v)}`).join('\n') + '\n', 0o600);
+  writeFileAtomic(req.envFile, environmentFileText(env), 0o600);
   if (systemdIsInit() && ['/usr/bin/systemd-run', '/bin/systemd-run'].some((p) => existsSync(p))) {
     const r = await run('systemd-run', ['--unit', req.unit, '--collect', '--quiet', '--property', `EnvironmentFile=${req.envFile}`, '--property', 'KillMode=mixed', '--property', 'TimeoutStopSec=60', req.node, req.script, ...req.args]);
     if (r.exitCode === 0) return { how: 'systemd-run', unit: req.unit };
@@ -33,7 +33,7 @@ export async function startDetached(run: Runner, req: DetachRequest): Promise<De
   return { how: 'setsid', pid: child.pid };
 }
 
-/** systemd EnvironmentFile quoting: double quotes, backslash escapes. */
-function quote(v: string): string {
-  return `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+/** A systemd EnvironmentFile: one KEY="value" per line, double quotes and backslashes escaped. */
+export function environmentFileText(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `${k}="${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join('\n') + '\n';
 }

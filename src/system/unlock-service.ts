@@ -4,6 +4,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from './exec.ts';
+import { environmentFileText } from './detach.ts';
 import { writeFileAtomic } from './files.ts';
 
 export const UNIT_NAME = 'ade-linux-unlock.service';
@@ -50,7 +51,7 @@ WantedBy=multi-user.target
 
 export async function installUnlockService(run: Runner, p: UnlockServicePaths, env: Record<string, string>): Promise<void> {
   writeFileAtomic(join(p.stateDir, 'unlock.sh'), launcherText(p), 0o700);
-  writeFileAtomic(join(p.stateDir, 'unlock.env'), Object.entries(env).map(([k, v]) => `${k}="${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join('\n') + '\n', 0o600);
+  writeFileAtomic(join(p.stateDir, 'unlock.env'), environmentFileText(env), 0o600);
   const unit = join(p.unitDir, UNIT_NAME);
   writeFileAtomic(unit, unitText(p), 0o644);
   await systemctl(run, ['daemon-reload']);
