@@ -37,7 +37,11 @@ s.on('close', () => process.exit(0)); s.on('error', () => process.exit(1));
 let pipeScript: string | undefined;
 
 /** bootVm, but each guestfwd rule forwards every guest connection as its own host connection. */
-export async function bootVmPerConnection(opts: VmOptions): Promise<Vm> {
+/**
+ * `throttleMBps` caps a disk's write bandwidth in QEMU (e.g. { data: 8 }): a power cut "mid-reencryption"
+ * must land mid-way however fast the host is, and an unthrottled small disk finishes before a poll sees it.
+ */
+export async function bootVmPerConnection(opts: VmOptions & { throttleMBps?: Record<string, number> }): Promise<Vm> {
   if (!pipeScript) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-fwd-'));
     pipeScript = path.join(dir, 'pipe.mjs');
@@ -47,8 +51,13 @@ export async function bootVmPerConnection(opts: VmOptions): Promise<Vm> {
   const vm = new Vm(opts);
   const hooked = vm as unknown as { qemuArgs: (sock: string) => string[] };
   const orig = hooked.qemuArgs.bind(vm);
-  hooked.qemuArgs = (sock) => orig(sock).map((a) => a.replace(/guestfwd=tcp:([\d.]+):(\d+)-tcp:127\.0\.0\.1:(\d+)/g,
-    (_m, ip: string, port: string, host: string) => `guestfwd=tcp:${ip}:${port}-cmd:${process.execPath} ${pipeScript} ${host}`));
+  const throttle = Object.entries(opts.throttleMBps ?? {});
+  hooked.qemuArgs = (sock) => orig(sock).map((a) => {
+    const t = throttle.find(([name]) => a.startsWith(`file=${vm.diskPath(name)},`));
+    const b = t ? `${a},throttling.bps-write=${Math.round(t[1] * 1024 * 1024)}` : a;
+    return b.replace(/guestfwd=tcp:([\d.]+):(\d+)-tcp:127\.0\.0\.1:(\d+)/g,
+      (_m, ip: string, port: string, host: string) => `guestfwd=tcp:${ip}:${port}-cmd:${process.execPath} ${pipeScript} ${host}`);
+  });
   try { await vm.start(); } catch (e) { await vm.destroy(); throw e; }
   return vm;
 }
