@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { asAdeError, AdeError } from './errors.ts';
 import type { Context } from './context.ts';
 import { WORKER_ENV_PASSTHROUGH } from './context.ts';
-import { readJournal, writeJournal, type Journal } from './journal.ts';
+import { readJournal, withoutSecrets, writeJournal, type Journal } from './journal.ts';
 import { lockHolder } from './lock.ts';
 import { readMrseq, writeMrseq } from './seqnum.ts';
 import { readSettings } from './settings.ts';
@@ -60,7 +60,7 @@ async function enable(ctx: Context): Promise<number> {
     } else if (journal && journal.phase !== 'done') {
       throw new AdeError('OperationInProgress', { running: journal.operation, seq: journal.seq });
     } else {
-      const next: Journal = { version: 1, seq, operation: settings.operation, volumeType: settings.volumeType, phase: 'accepted', updatedAt: '', volumes: {} };
+      const next: Journal = { version: 1, seq, operation: settings.operation, volumeType: settings.volumeType, phase: 'accepted', updatedAt: '', settings: withoutSecrets(settings), volumes: {} };
       writeJournal(he.stateDir, next);
       report(ctx, { operation: settings.operation, status: 'transitioning', code: 0, message: `${settings.operation} accepted for VolumeType ${settings.volumeType}; starting.` });
       writeMrseq(he.extensionDir, seq);

@@ -2,7 +2,7 @@
 // atomically at every state change, so a resumed worker always starts from a complete, recent record.
 import { join } from 'node:path';
 import { readTextIfExists, writeFileAtomic } from '../system/files.ts';
-import type { EncryptionOperation, VolumeType } from './types.ts';
+import type { EncryptionOperation, EncryptionSettings, VolumeType } from './types.ts';
 import type { Report } from './status.ts';
 
 export type Phase = 'accepted' | 'running' | 'done';
@@ -15,10 +15,23 @@ export interface Journal {
   phase: Phase;
   /** When the journal was last written (ISO 8601). */
   updatedAt: string;
+  /**
+   * The validated settings, without secrets, as accepted. A power cut can leave the agent's N.settings empty
+   * (it writes them without fsync), and the resumed worker must still know what it was doing.
+   */
+  settings?: EncryptionSettings;
   /** The final report once phase is done. */
   result?: Report;
   /** Per-volume progress, owned by the encryption core. */
   volumes: Record<string, Record<string, unknown>>;
+}
+
+/** What may be kept on the OS disk: the settings less the passphrase and any client secret. */
+export function withoutSecrets(s: EncryptionSettings): EncryptionSettings {
+  const { passphrase: _p, ...rest } = s;
+  if (rest.identity.kind !== 'aad') return rest;
+  const { secret: _s, ...identity } = rest.identity;
+  return { ...rest, identity };
 }
 
 export function journalPath(stateDir: string): string {

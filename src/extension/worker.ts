@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { asAdeError } from './errors.ts';
 import type { Context } from './context.ts';
-import { readJournal, writeJournal } from './journal.ts';
+import { readJournal, writeJournal, type Journal } from './journal.ts';
+import type { EncryptionSettings } from './types.ts';
 import { tryLock, unlock } from './lock.ts';
 import { readSettings } from './settings.ts';
 import { writeStatus, type Report } from './status.ts';
@@ -28,7 +29,7 @@ export async function runWorker(ctx: Context): Promise<number> {
     writeJournal(he.stateDir, running);
     let result: Report;
     try {
-      const settings = validateSettings(await readSettings(he.configFolder, he.libDir, journal.seq, ctx.run, log));
+      const settings = await settingsFor(ctx, journal);
       result = await runOperation({ ...ctx, seq: journal.seq }, settings, running, stop.signal);
     } catch (e) {
       if (stop.signal.aborted) {
@@ -46,5 +47,21 @@ export async function runWorker(ctx: Context): Promise<number> {
     return 0;
   } finally {
     unlock(he.stateDir);
+  }
+}
+
+/**
+ * The settings of the journaled operation: from the agent's file, or, when a power cut left that file empty
+ * or torn, as recorded when the operation was accepted (less its secrets: keys already escrowed are read
+ * back from the key volume or Key Vault, so a resume does not need them).
+ */
+async function settingsFor(ctx: Context, journal: Journal): Promise<EncryptionSettings> {
+  const he = ctx.handlerEnv;
+  try {
+    return validateSettings(await readSettings(he.configFolder, he.libDir, journal.seq, ctx.run, ctx.log));
+  } catch (e) {
+    if (!journal.settings || journal.settings.operation !== journal.operation) throw e;
+    ctx.log.warn(`settings ${journal.seq} are unreadable (${e instanceof Error ? e.message : String(e)}); resuming with the settings recorded when ${journal.operation} was accepted`);
+    return journal.settings;
   }
 }

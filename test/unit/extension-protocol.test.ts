@@ -95,3 +95,13 @@ describe('log redaction', () => {
     expect(Buffer.byteLength(cur)).toBeLessThan(400);
   });
 });
+
+describe('journaled settings', () => {
+  it('keep everything a resume needs and no secret', async () => {
+    const { withoutSecrets } = await import('../../src/extension/journal.ts');
+    const base = { operation: 'EnableEncryption' as const, volumeType: 'Data' as const, keyVaultUrl: 'https://kv.vault.azure.net/' };
+    expect(withoutSecrets({ ...base, identity: { kind: 'aad', clientId: 'c', secret: 's3cret' }, passphrase: 'my passphrase' }))
+      .toEqual({ ...base, identity: { kind: 'aad', clientId: 'c' } });
+    expect(withoutSecrets({ ...base, identity: { kind: 'user', clientId: 'c' } })).toEqual({ ...base, identity: { kind: 'user', clientId: 'c' } });
+  });
+});
