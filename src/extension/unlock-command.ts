@@ -19,13 +19,15 @@ export async function unlockCommand(ctx: Context): Promise<number> {
   if (records.length === 0) { log.info('unlock: no volumes encrypted by ade-linux'); return 0; }
   const settings = await settingsForUnlock(ctx);
   const cs = cryptsetup(ctx.run);
+  // One look at the block devices serves every record (lsblk, findmnt, blkid and luksDump are not free).
+  let volumes: ReturnType<typeof readSystemVolumes> | undefined;
   const deps = { agentLibDir: he.libDir };
   const machineName = hostname().split('.')[0] ?? '';
   const bek = keys.bekVolumeProtector(bekVolume({ runner: ctx.run }), log);
   const result = await unlockAll({
     records, log,
     isOpen: (name) => cs.isActive(name),
-    locate: async (r) => locate(r, await readSystemVolumes(ctx.run))?.device,
+    locate: async (r) => locate(r, await (volumes ??= readSystemVolumes(ctx.run)))?.device,
     slots: (r) => [
       { protector: bek, record: { kind: 'bek-volume' as const, fileName: r.fileName, ...(r.secretUrl ? { secretUrl: r.secretUrl } : {}) } },
       ...(r.secretUrl ? [{ protector: keys.keyVaultProtector({ settings: settings(r.secretUrl), machineName, log, deps }), record: { kind: 'keyvault' as const, secretUrl: r.secretUrl } }] : []),
