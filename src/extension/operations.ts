@@ -8,7 +8,7 @@ import type { EncryptionSettings } from './types.ts';
 import { readSystemVolumes } from '../system/blockdev.ts';
 import { summarize, type StatusMarkers, type Volume } from '../encryption/discovery.ts';
 
-export async function runOperation(ctx: Context, settings: EncryptionSettings, _journal: Journal, signal: AbortSignal): Promise<Report> {
+export async function runOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
   switch (settings.operation) {
     case 'QueryEncryptionStatus':
       return queryReport(ctx, undefined);

@@ -30,7 +30,7 @@ export async function runWorker(ctx: Context): Promise<number> {
     let result: Report;
     try {
       const settings = await settingsFor(ctx, journal);
-      result = await runOperation({ ...ctx, seq: journal.seq }, settings, running, stop.signal);
+      result = await runOperation({ ...ctx, seq: journal.seq }, settings, stop.signal);
     } catch (e) {
       if (stop.signal.aborted) {
         log.info('stopped before the end; the next enable resumes', { seq: journal.seq });
