@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rsaUnwrap } from '../fakes/vault.ts';
-import { labLog, readVfatFile, sha256, type FileTree, type Vm } from './lab.ts';
+import { bootVm, labLog, readVfatFile, sha256, type FileTree, type Vm } from './lab.ts';
 import {
-  BEK_DIR, bootVmPerConnection, disableSettings, enableSettings, EXT_DIR, findInFile, fstabByMount, GuestExtension, mountDataDisks, parseStatus,
+  BEK_DIR, disableSettings, enableSettings, EXT_DIR, findInFile, fstabByMount, GuestExtension, mountDataDisks, parseStatus,
   startGuestAzure, VAULT_HOST, type GuestAzure, type VolumeRow,
 } from './e2e.ts';
 
@@ -33,7 +33,7 @@ const mappers: Record<string, string> = {}; // mountpoint → /dev/mapper/ade-<u
 
 beforeAll(async () => {
   az = await startGuestAzure();
-  vm = await bootVmPerConnection({
+  vm = await bootVm({
     flavour: 'full', name: 'data-inplace',
     disks: [
       { name: 'data1', kind: 'ext4', sizeMiB: 80, files: files1 },

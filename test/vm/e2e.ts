@@ -12,55 +12,10 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { startFakeAzure, type FakeAzure } from '../fakes/azure.ts';
 import { packageZip, EXTENSION_NAME, VERSION } from '../helpers/package.ts';
-import { installAgent, labLog, sleep, Vm, type GuestFwd, type VmOptions } from './lab.ts';
-
-// ---------------------------------------------------------------- guestfwd, one host connection per guest connection
-//
-// LAB GAP (test/vm/lab.ts qemuArgs): the lab writes `guestfwd=tcp:IP:PORT-tcp:127.0.0.1:HOSTPORT`, QEMU's
-// chardev form: QEMU opens ONE connection to the host port when it starts and attaches guest connections to
-// that single stream. So the guest gets one usable connection per boot (enough for the lab's one wget), and
-// a host server with an idle timeout answers it before the guest ever asks (Node's http server sends 408
-// after its headers timeout, 60 s, while the guest is still booting); every later guest connection hangs.
-// HTTPS through a proxy needs many connections (IMDS, CONNECT tunnels). The `cmd:` form spawns a program
-// per guest connection; bootVmPerConnection() rewrites the rule to run a tiny stdin/stdout ↔ TCP pipe.
-
-const PIPE_JS = `import net from 'node:net';
-const s = net.connect(Number(process.argv[2]), '127.0.0.1');
-process.stdin.pipe(s); s.pipe(process.stdout);
-process.stdin.on('end', () => s.end());
-s.on('close', () => process.exit(0)); s.on('error', () => process.exit(1));
-`;
-let pipeScript: string | undefined;
-
-/** bootVm, but each guestfwd rule forwards every guest connection as its own host connection. */
-/**
- * `throttleMBps` caps a disk's write bandwidth in QEMU (e.g. { data: 8 }): a power cut "mid-reencryption"
- * must land mid-way however fast the host is, and an unthrottled small disk finishes before a poll sees it.
- */
-export async function bootVmPerConnection(opts: VmOptions & { throttleMBps?: Record<string, number> }): Promise<Vm> {
-  if (!pipeScript) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-fwd-'));
-    pipeScript = path.join(dir, 'pipe.mjs');
-    fs.writeFileSync(pipeScript, PIPE_JS);
-  }
-  if (/[,\s]/.test(process.execPath + pipeScript)) throw new Error(`guestfwd cmd: no commas or spaces allowed in ${process.execPath} ${pipeScript}`);
-  const vm = new Vm(opts);
-  const hooked = vm as unknown as { qemuArgs: (sock: string) => string[] };
-  const orig = hooked.qemuArgs.bind(vm);
-  const throttle = Object.entries(opts.throttleMBps ?? {});
-  hooked.qemuArgs = (sock) => orig(sock).map((a) => {
-    const t = throttle.find(([name]) => a.startsWith(`file=${vm.diskPath(name)},`));
-    const b = t ? `${a},throttling.bps-write=${Math.round(t[1] * 1024 * 1024)}` : a;
-    return b.replace(/guestfwd=tcp:([\d.]+):(\d+)-tcp:127\.0\.0\.1:(\d+)/g,
-      (_m, ip: string, port: string, host: string) => `guestfwd=tcp:${ip}:${port}-cmd:${process.execPath} ${pipeScript} ${host}`);
-  });
-  try { await vm.start(); } catch (e) { await vm.destroy(); throw e; }
-  return vm;
-}
+import { installAgent, labLog, sleep, type GuestFwd, type Vm } from './lab.ts';
 
 export const GUEST_FAKE_IP = '10.0.2.100';
 export const GUEST_FAKE_PORT = 80;
@@ -231,7 +186,7 @@ export class GuestExtension {
       if (s && (s.status.status === 'success' || s.status.status === 'error')) return s;
       await opts.onPoll?.(s);
       if (Date.now() > end) throw new Error(`no terminal status for seq ${seq}; last: ${JSON.stringify(s)}\n--- extension.log ---\n${await this.logTail()}`);
-      await sleep(opts.everyMs ?? 2000);
+      await sleep(opts.everyMs ?? 1000);
     }
   }
 

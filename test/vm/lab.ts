@@ -9,7 +9,8 @@
 // Guest side: every disk is a virtio disk whose serial is its name (`lab-dev NAME` prints /dev/vdX);
 // the run's share directory is mounted on /lab (9p); `lab-mark TEXT` writes a line to the serial console.
 // Networking: none (-nic none) unless `guestfwd` rules are given; then QEMU user networking with
-// restrict=on, so the only packets that leave the guest reach the listed 127.0.0.1 ports.
+// restrict=on, so the only packets that leave the guest reach the listed 127.0.0.1 ports, each guest
+// connection as its own host connection.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -48,6 +49,11 @@ export interface VmOptions {
   memMiB?: number;
   smp?: number;
   guestfwd?: GuestFwd[];
+  /**
+   * Caps a disk's write bandwidth in QEMU, MB/s by disk name (e.g. { data: 8 }): a power cut "mid-reencryption"
+   * must land mid-way however fast the host is, and an unthrottled small disk finishes before a poll sees it.
+   */
+  throttleMBps?: Record<string, number>;
   /** Extra /etc/hosts lines in the guest: hostname → IP (e.g. a fake vault name → a guestfwd IP). */
   hosts?: Record<string, string>;
   /** Max wait for the guest's command channel after qemu starts (default 240 s minimal, 600 s full). */
@@ -204,6 +210,24 @@ async function probeKvm(img: MinimalImage): Promise<Accel> {
 }
 
 // ---------------------------------------------------------------- the VM
+
+const PIPE_JS = `import net from 'node:net';
+const s = net.connect(Number(process.argv[2]), '127.0.0.1');
+process.stdin.pipe(s); s.pipe(process.stdout);
+process.stdin.on('end', () => s.end());
+s.on('close', () => process.exit(0)); s.on('error', () => process.exit(1));
+`;
+
+/** The program QEMU runs for each forwarded guest connection (in the cache: a path QEMU's option parser accepts). */
+function guestfwdPipe(): string {
+  const file = path.join(cacheDir(), 'guestfwd-pipe.mjs');
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== PIPE_JS) {
+    fs.writeFileSync(`${file}.${process.pid}`, PIPE_JS);
+    fs.renameSync(`${file}.${process.pid}`, file);
+  }
+  if (/[,\s]/.test(process.execPath + file)) throw new Error(`guestfwd: no commas or spaces allowed in "${process.execPath} ${file}"`);
+  return file;
+}
 
 const live = new Set<ChildProcess>();
 const liveQemu = new Set<number>();
@@ -370,12 +394,18 @@ export class Vm {
       '-device', 'virtio-9p-pci,fsdev=fs0,mount_tag=lab',
     ];
     this.disks.forEach((d, i) => {
-      a.push('-drive', `file=${this.diskPath(d.name)},if=none,id=d${i},format=raw,cache=writeback,aio=threads,discard=unmap`,
+      const mbps = this.opts.throttleMBps?.[d.name];
+      const throttle = mbps ? `,throttling.bps-write=${Math.round(mbps * 1024 * 1024)}` : '';
+      a.push('-drive', `file=${this.diskPath(d.name)},if=none,id=d${i},format=raw,cache=writeback,aio=threads,discard=unmap${throttle}`,
         '-device', `virtio-blk-pci,drive=d${i},serial=${d.name}`);
     });
     const fwd = this.opts.guestfwd ?? [];
     if (fwd.length) {
-      const rules = fwd.map((f) => `guestfwd=tcp:${f.guestIp}:${f.guestPort}-tcp:127.0.0.1:${f.hostPort}`).join(',');
+      // Not QEMU's `-tcp:` form: that opens ONE host connection when qemu starts and carries every guest
+      // connection on it, so only the first works (and a host server's idle timeout may answer it before
+      // the guest asks). The `-cmd:` form runs a program per guest connection: a stdin/stdout <-> TCP pipe.
+      const pipe = guestfwdPipe();
+      const rules = fwd.map((f) => `guestfwd=tcp:${f.guestIp}:${f.guestPort}-cmd:${process.execPath} ${pipe} ${f.hostPort}`).join(',');
       const n = this.network();
       a.push('-netdev', `user,id=n0,restrict=on,ipv6=off,net=${n.net},host=${n.host},dhcpstart=${n.guest},${rules}`, '-device', 'virtio-net-pci,netdev=n0');
     } else a.push('-nic', 'none');

@@ -140,4 +140,9 @@ describe('minimal guest', () => {
     expect(part('out')).not.toMatch(/HTTP/); // nor is anything outside
     expect(out).toMatch(/^10\.0\.2\.100 lab-vault\.vault\.azure\.net$/m);
   });
+
+  it('forwards every guest connection, not only the first', async () => {
+    const out = await vm.run(`for i in 1 2 3 4; do printf 'GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' | timeout 10 busybox nc 10.0.2.100 80 | grep -c '${body}'; done`, { timeoutMs: 120_000 });
+    expect(out).toBe('1\n1\n1\n1\n');
+  });
 });
