@@ -1,12 +1,19 @@
-// Issue 4 in the lab, on real dm-crypt: Key Vault faults stop the packaged extension before any disk is
-// touched; a KEK rotation re-wraps the key without re-encrypting and retires the old secret only after the
-// new one is proven; with the key volume detached, the boot-time network unlock opens the volume from Key
-// Vault (through the rotated secret) and mounts it; the passphrase is on no disk but the key volume.
+// Issue 4 in the lab, on real dm-crypt, through the packaged extension (its bundle, its Node, the fake guest
+// agent): every Key Vault fault stops it before any disk is touched; a KEK rotation re-wraps the key without
+// re-encrypting and retires the old secret only after the new one is proven — once per wrap algorithm and
+// per credential kind (system- and user-assigned managed identity, AAD app with a secret and with the
+// agent-delivered certificate), and through a transient throttle; with the key volume detached, the
+// boot-time network unlock opens the volume from Key Vault with the last settings' credential and mounts it;
+// the passphrase is on no disk but the key volume.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeAppCert } from '../fakes/ca.ts';
 import { rsaUnwrap } from '../fakes/vault.ts';
-import { BEK_DIR, GuestExtension, bootVmPerConnection, STATE_DIR, VAULT_HOST, enableSettings, findInFile, mountDataDisks, parseStatus, startGuestAzure, type GuestAzure } from './e2e.ts';
-import { readVfatFile, type Vm } from './lab.ts';
+import { BEK_DIR, GuestExtension, STATE_DIR, VAULT_HOST, enableSettings, findInFile, mountDataDisks, parseStatus, startGuestAzure, type GuestAzure } from './e2e.ts';
+import { bootVm, readVfatFile, type Vm } from './lab.ts';
 
 const FILES: Record<string, string | Buffer> = { 'docs/readme.txt': 'ade-linux keys lab\n', 'blob.bin': randomBytes(3 << 20), 'deep/a/b/c.txt': 'c\n' };
 interface Rec { mapperName: string; luksUuid: string; fileName: string; secretUrl: string; kekUrl?: string; algorithm?: string; state: string }
@@ -17,17 +24,23 @@ let ext: GuestExtension;
 let before: Record<string, string>;
 let rec: Rec;
 let bekImage: string;
+let dumpA: string;
+let kekCount = 0;
+interface Cred { pub?: Record<string, string>; prot?: Record<string, string>; principal: string; throttled?: number }
 
 const records = async (): Promise<Rec[]> => {
   const files = (await vm.run(`ls ${STATE_DIR}/volumes/ | grep '\\.json$' || true`)).split('\n').filter(Boolean);
   return Promise.all(files.map(async (f) => JSON.parse((await vm.readFile(`${STATE_DIR}/volumes/${f}`)).toString()) as Rec));
 };
 const isLuks = async () => (await vm.exec('cryptsetup isLuks "$(lab-dev data1)"')).code === 0;
+const HEADER = 'cryptsetup luksDump "$(lab-dev data1)" | grep -E "^UUID|^Keyslots|^  [0-9]: luks2"';
+/** The principals whose tokens the vault accepted since the log was last cleared. */
+const principals = () => [...new Set(az.fake.log.of('vault').filter((r) => r.status === 200)
+  .map((r) => az.fake.tokens.lookup((r.headers['authorization'] ?? '').replace('Bearer ', ''))?.principal.label))];
 
 beforeAll(async () => {
   az = await startGuestAzure();
-  // One host connection per guest connection (see e2e.ts: the lab's guestfwd form carries only one).
-  vm = await bootVmPerConnection({
+  vm = await bootVm({
     flavour: 'full', name: 'keys-unlock', guestfwd: [az.fwd],
     disks: [{ name: 'data1', kind: 'ext4', sizeMiB: 96, files: FILES }, { name: 'bek', kind: 'vfat', label: 'BEK VOLUME' }],
   });
@@ -42,12 +55,14 @@ afterAll(async () => { await vm?.destroy(); await az?.close(); });
 describe('Key Vault in the lab, through the packaged extension', () => {
   it.each([
     { fault: 'the identity may not set secrets', code: 303, expect: /lacks permission secrets\/set on vault .*lab-kv/, set: () => az.fake.vault.faults.forbidden.add('secrets/set') },
+    { fault: 'the KEK does not exist', code: 304, expect: /keys\/no-such-kek\/0123456789abcdef0123456789abcdef was not found/, kek: `https://${VAULT_HOST}/keys/no-such-kek/0123456789abcdef0123456789abcdef` },
     { fault: 'the KEK is disabled', code: 305, expect: /is disabled or expired/, set: () => az.fake.vault.setKeyAttributes(az.kek.url, { enabled: false }) },
     { fault: 'the vault is unreachable', code: 302, expect: /cannot be reached/, set: () => { az.fake.vault.faults.unreachable = true; } },
+    { fault: 'the vault keeps throttling', code: 306, expect: /kept answering 429 after 5 attempts/, set: () => { az.fake.vault.faults.throttle = { count: 1000, status: 429, retryAfter: '1' }; } },
   ])('stops before any disk is touched when $fault (code $code)', async (c) => {
-    c.set();
+    c.set?.();
     try {
-      const seq = await ext.settings(enableSettings(az));
+      const seq = await ext.settings({ ...enableSettings(az), ...(c.kek ? { KeyEncryptionKeyURL: c.kek } : {}) });
       expect((await ext.run('enable')).code).toBe(0);
       const s = parseStatus(await ext.waitTerminal(seq));
       expect([s.status, s.code]).toEqual(['error', c.code]);
@@ -57,39 +72,76 @@ describe('Key Vault in the lab, through the packaged extension', () => {
       az.fake.vault.setKeyAttributes(az.kek.url, { enabled: true });
     }
     expect(await isLuks()).toBe(false);
+    expect((await vm.run('dmsetup ls --target crypt')).trim()).toBe('No devices found');
     expect(await vm.run('findmnt -n -o SOURCE /data1')).not.toMatch(/mapper/);
     expect(await vm.hashTree('/data1')).toEqual(before);
+    expect(await records()).toEqual([]);
   });
 
-  it('encrypts with KEK A, then rotates to KEK B without touching the data, retiring A\'s secret last', async () => {
+  it('encrypts with KEK A (RSA-OAEP-256, system-assigned identity)', async () => {
     const seqA = await ext.settings(enableSettings(az));
     expect((await ext.run('enable')).code).toBe(0);
     expect(parseStatus(await ext.waitTerminal(seqA))).toMatchObject({ status: 'success', code: 0, state: { data: 'Encrypted' } });
     [rec] = await records() as [Rec];
     expect(rec).toMatchObject({ state: 'encrypted', kekUrl: az.kek.url, algorithm: 'RSA-OAEP-256' });
-    const dumpA = await vm.run('cryptsetup luksDump "$(lab-dev data1)" | grep -E "^UUID|^Keyslots|^  [0-9]: luks2"');
+    dumpA = await vm.run(HEADER);
+  });
 
-    const kekB = az.fake.vault.createKey(VAULT_HOST, 'kek-b');
+  // Each row: a new KEK, a wrap algorithm and a credential; every rotation is a full escrow by the bundle
+  // (token, wrap, store, read back, unwrap) of the volume's existing key, then the old secret is retired.
+  it.each([
+    { alg: 'RSA-OAEP', cred: 'system-assigned managed identity, through a transient 429 with Retry-After', setup: (): Cred => {
+      az.fake.vault.faults.throttle = { count: 2, status: 429, retryAfter: '1', permission: 'secrets/set' };
+      return { principal: 'system', throttled: 2 };
+    } },
+    { alg: 'RSA1_5', cred: 'user-assigned managed identity (client_id=…)', setup: (): Cred => {
+      const u = az.fake.imds.addUserIdentity();
+      return { pub: { EncryptionManagedIdentity: `client_id=${u.clientId}` }, principal: `user:${u.clientId}` };
+    } },
+    { alg: 'RSA-OAEP-256', cred: 'AAD application with a client secret (ADE 0.1)', setup: (): Cred => {
+      const app = az.fake.aad.addApp({ clientId: 'aaaaaaaa-1111-2222-3333-444444444444', tenantId: az.fake.tenantId, secret: 'lab-app-s3cret~x' });
+      return { pub: { AADClientID: app.clientId }, prot: { AADClientSecret: 'lab-app-s3cret~x' }, principal: `aad:${app.clientId}` };
+    } },
+    { alg: 'RSA-OAEP', cred: 'AAD application with the certificate the agent delivered (ADE 0.1)', setup: async (): Promise<Cred> => {
+      const dir = mkdtempSync(join(tmpdir(), 'lab-appcert-'));
+      try {
+        const cert = makeAppCert(dir);
+        for (const suffix of ['crt', 'prv']) await vm.writeFile(`/var/lib/waagent/${cert.thumbprint}.${suffix}`, readFileSync(join(dir, `${cert.thumbprint}.${suffix}`)), 0o600);
+        const app = az.fake.aad.addApp({ clientId: 'bbbbbbbb-1111-2222-3333-444444444444', tenantId: az.fake.tenantId, certPem: cert.certPem });
+        return { pub: { AADClientID: app.clientId, AADClientCertThumbprint: cert.thumbprint }, principal: `aad:${app.clientId}` };
+      } finally { rmSync(dir, { recursive: true, force: true }); }
+    } },
+  ])('rotates to a new KEK with $alg as $cred, without touching the data, retiring the old secret last', async (c) => {
+    const kek = az.fake.vault.createKey(VAULT_HOST, `kek-${++kekCount}`);
+    const cred = await c.setup();
     az.fake.log.clear();
-    const seqB = await ext.settings({ ...enableSettings(az), KeyEncryptionKeyURL: kekB.url, KeyEncryptionAlgorithm: 'RSA-OAEP' });
-    expect((await ext.run('enable')).code).toBe(0);
-    const s = parseStatus(await ext.waitTerminal(seqB));
+    let s: ReturnType<typeof parseStatus>;
+    try {
+      const seq = await ext.settings({ ...enableSettings(az), KeyEncryptionKeyURL: kek.url, KeyEncryptionAlgorithm: c.alg, ...cred.pub }, cred.prot);
+      expect((await ext.run('enable')).code).toBe(0);
+      s = parseStatus(await ext.waitTerminal(seq));
+    } finally { az.fake.vault.resetFaults(); }
     expect(s).toMatchObject({ status: 'success', code: 0 });
-    expect(s.message).toContain(`Re-wrapped the keys of 1 already encrypted volume(s) with ${kekB.url}; their old secrets are disabled.`);
+    expect(s.message).toContain(`Re-wrapped the keys of 1 already encrypted volume(s) with ${kek.url}; their old secrets are disabled.`);
     const [after] = await records() as [Rec];
-    expect(after).toMatchObject({ luksUuid: rec.luksUuid, kekUrl: kekB.url, algorithm: 'RSA-OAEP' });
+    expect(after).toMatchObject({ luksUuid: rec.luksUuid, kekUrl: kek.url, algorithm: c.alg });
     expect(after.secretUrl).not.toBe(rec.secretUrl);
     // Same LUKS header and keyslots: nothing was re-encrypted, the passphrase is the one on the key volume.
-    expect(await vm.run('cryptsetup luksDump "$(lab-dev data1)" | grep -E "^UUID|^Keyslots|^  [0-9]: luks2"')).toBe(dumpA);
+    expect(await vm.run(HEADER)).toBe(dumpA);
     const keyFile = (await vm.readFile(`${BEK_DIR}/${rec.fileName}`)).toString();
     const fresh = az.fake.vault.secret(after.secretUrl)!;
     expect(fresh.contentType).toBe('Wrapped BEK');
-    expect(rsaUnwrap(kekB.privateKey, 'RSA-OAEP', Buffer.from(fresh.value, 'base64url')).toString()).toBe(keyFile);
+    expect(fresh.tags).toMatchObject({ DiskEncryptionKeyEncryptionAlgorithm: c.alg, DiskEncryptionKeyEncryptionKeyURL: kek.url, DiskEncryptionKeyFileName: rec.fileName });
+    expect(rsaUnwrap(kek.privateKey, c.alg, Buffer.from(fresh.value, 'base64url')).toString()).toBe(keyFile);
     expect(az.fake.vault.secret(rec.secretUrl)!.attributes.enabled).toBe(false);
-    // Order on the wire: new secret stored and read back, then the old one disabled.
-    const vaultOps = az.fake.log.of('vault').map((r) => `${r.method} ${r.path.split('/').slice(1, 3).join('/')}`);
-    const setNew = vaultOps.findIndex((o) => o.startsWith('PUT secrets/'));
-    const disableOld = vaultOps.findIndex((o) => o.startsWith('PATCH secrets/'));
+    // The vault saw tokens of exactly this credential.
+    expect(principals()).toEqual([cred.principal]);
+    // Order on the wire: new secret stored (after any throttled attempts) and read back, then the old one disabled.
+    const vault = az.fake.log.of('vault');
+    const puts = vault.filter((r) => r.method === 'PUT' && r.path.startsWith('/secrets/')).map((r) => r.status);
+    expect(puts).toEqual([...Array<number>(cred.throttled ?? 0).fill(429), 200]);
+    const setNew = vault.findIndex((r) => r.method === 'PUT' && r.status === 200);
+    const disableOld = vault.findIndex((r) => r.method === 'PATCH' && r.path.startsWith('/secrets/'));
     expect(setNew).toBeGreaterThanOrEqual(0);
     expect(disableOld).toBeGreaterThan(setNew);
     rec = after;
