@@ -1,22 +1,27 @@
-// npm run lab — the lab demo: the packaged extension, driven by the fake guest agent, inside a full Debian
-// guest (systemd) with an OS disk and three data disks holding files. It runs what exists today and says
-// plainly what does not work yet. Plain ESM JavaScript; needs Node >= 23 for lab's TypeScript (the repo's
-// node_modules/.bin/node is Node 24 and npm puts it first on PATH).
-import { execFileSync, spawnSync } from 'node:child_process';
+// npm run lab — the lab demo: the packaged extension, driven by the fake guest agent inside a full Debian
+// guest (systemd) with an OS disk, three ext4 data disks holding files and an empty "BEK VOLUME" key disk.
+// Key Vault and IMDS are the host's fakes (test/fakes), reached only through one guestfwd rule. It encrypts
+// the data disks in place (KEK-wrapped keys escrowed in the fake vault), shows live progress, reboots, proves
+// the volumes are unlocked at boot and every file is intact. Exit 0 only if all of that holds.
+// Plain ESM JavaScript; needs Node >= 23 for the lab's TypeScript (re-runs itself on node_modules' Node 24).
+import { spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const STEPS = 10;
 const t0 = Date.now();
 const el = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
 let stepNo = 0;
-const step = (msg) => console.log(`\n[${++stepNo}/9 ${el()}] ${msg}`);
-const sh = (cmd, args, opts = {}) => {
-  const r = spawnSync(cmd, args, { cwd: REPO, stdio: 'inherit', ...opts });
+const step = (msg) => console.log(`\n[${++stepNo}/${STEPS} ${el()}] ${msg}`);
+const sh = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: REPO, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
 };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const indent = (s, pad = '  ') => s.trimEnd().replace(/^/gm, pad);
 
 // --- host prerequisites (fresh Debian 12): apt packages, npm deps, a Node that runs TypeScript ---
 step('host packages (scripts/host-deps.sh)');
@@ -33,133 +38,166 @@ if (Number(process.versions.node.split('.')[0]) < 23) {
 }
 
 step('extension package');
-const findZip = () => (fs.existsSync(path.join(REPO, 'dist')) ? fs.readdirSync(path.join(REPO, 'dist')) : [])
-  .filter((f) => /^AdeLinux\..*\.zip$/.test(f) && !/arm64/.test(f)).sort().pop();
-let zip = findZip();
-if (!zip) {
-  console.log('  dist/ has no x64 package: npm run package');
+const { EXTENSION_NAME, VERSION } = await import('../test/helpers/package.ts');
+const zipPath = path.join(REPO, 'dist', `${EXTENSION_NAME}-${VERSION}.zip`);
+if (!fs.existsSync(zipPath)) {
+  console.log(`  dist/ has no ${path.basename(zipPath)}: npm run package`);
   sh('npm', ['run', 'package']);
-  zip = findZip();
-  if (!zip) throw new Error('npm run package made no dist/*.zip');
+  if (!fs.existsSync(zipPath)) throw new Error(`npm run package made no ${zipPath}`);
 }
-const zipPath = path.join(REPO, 'dist', zip);
 console.log(`  ${path.relative(REPO, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
 
 const lab = await import('../test/vm/lab.ts');
+const { startGuestAzure, GuestExtension, mountDataDisks, enableSettings, parseStatus, VAULT_HOST } = await import('../test/vm/e2e.ts');
 
 step('guest image (full flavour: Debian 12 + systemd, built from Debian packages, cached)');
 const img = await lab.ensureFullImage();
 console.log(`  ${img.dir}\n  kernel ${img.kver}; cache root ${lab.cacheDir()}`);
 
-// three data disks with files whose hashes we know
-const tree = (n) => Object.fromEntries([
-  [`hello-${n}.txt`, `data disk ${n}\n`],
-  [`blob-${n}.bin`, randomBytes((4 + n) << 20)],
-  [`dir/nested-${n}.bin`, randomBytes(200_000 + n)],
-]);
-const disks = [
+// three data disks with files whose hashes the host knows, and the empty key volume the platform attaches
+const tree = (n) => ({
+  [`hello-${n}.txt`]: `data disk ${n}\n`,
+  [`blob-${n}.bin`]: randomBytes((4 + n) << 20),
+  [`dir/nested-${n}.bin`]: randomBytes(200_000 + n),
+});
+const DATA = [
   { name: 'data1', kind: 'ext4', sizeMiB: 256, label: 'data1', files: tree(1) },
   { name: 'data2', kind: 'ext4', sizeMiB: 192, label: 'data2', files: tree(2) },
   { name: 'data3', kind: 'ext4', sizeMiB: 128, label: 'data3', files: tree(3) },
 ];
-const expected = {};
-for (const d of disks) for (const [f, c] of Object.entries(d.files)) expected[`/${d.name}/${f}`] = createHash('sha256').update(c).digest('hex');
+const MOUNTS = DATA.map((d) => ({ disk: d.name, mountpoint: `/${d.name}` }));
+const sha = (c) => createHash('sha256').update(c).digest('hex');
+const expected = Object.fromEntries(DATA.map((d) => [`/${d.name}`, Object.fromEntries(Object.entries(d.files).map(([f, c]) => [f, sha(c)]))]));
 
-step('boot: OS disk + 3 ext4 data disks mounted from /etc/fstab like Azure data disks');
-const vm = await lab.bootVm({ flavour: 'full', name: 'demo', disks });
-let exitCode = 0;
+/** Every file's sha256 in the guest against the host's copy; prints one line per file, returns true if all match. */
+async function checkHashes(vm, label) {
+  let ok = true;
+  console.log(`  sha256 ${label}:`);
+  for (const { mountpoint } of MOUNTS) {
+    const got = await vm.hashTree(mountpoint);
+    const want = expected[mountpoint];
+    for (const f of new Set([...Object.keys(want), ...Object.keys(got)])) {
+      const same = got[f] !== undefined && got[f] === want[f];
+      ok &&= same;
+      console.log(`    ${(got[f] ?? '(missing)').slice(0, 16).padEnd(16)}…  ${mountpoint}/${f}${same ? '' : '   <-- DIFFERS from the host copy'}`);
+    }
+  }
+  return ok;
+}
+
+/** One line per volume of the status's Volumes substatus, e.g. `    /data1    EncryptionInProgress   42%`. */
+const volumeLines = (vols) => (vols ?? []).map((v) => [
+  `    ${(v.mountpoint ?? v.device).padEnd(8)}  ${v.state.padEnd(22)}`,
+  v.percent !== undefined ? `${String(v.percent).padStart(3)}%` : '',
+  v.etaSeconds !== undefined ? `  (ETA ${v.etaSeconds} s)` : '',
+  v.code ? `  code ${v.code}` : '',
+].join('').trimEnd()).join('\n');
+
+const result = { encrypted: false, unlockedAtBoot: false, bootEnableOk: false, hashesOk: false };
+let az;
+let vm;
+let ext;
+let rows = [];
 try {
-  console.log(`  booted in ${(vm.lastBootMs / 1000).toFixed(1)} s (${vm.accel.accel}); serial log: ${vm.serialLogPath}`);
-  await vm.run(`set -e
-    for d in data1 data2 data3; do
-      dev=$(lab-dev $d); uuid=$(blkid -o value -s UUID "$dev"); type=$(blkid -o value -s TYPE "$dev")
-      mkdir -p /$d; echo "UUID=$uuid /$d $type defaults,nofail 0 2" >> /etc/fstab
-    done
-    systemctl daemon-reload; mount -a`);
-  console.log((await vm.run('lsblk -o NAME,SIZE,FSTYPE,LABEL,MOUNTPOINTS')).replace(/^/gm, '  '));
+  step('fake Azure (Key Vault + IMDS) on the host; boot: OS disk + 3 ext4 data disks + empty BEK VOLUME');
+  az = await startGuestAzure();
+  console.log(`  vault ${VAULT_HOST}, KEK ${az.kek.url}; guest reaches it only via ${az.fwd.guestIp}:${az.fwd.guestPort} -> 127.0.0.1:${az.fwd.hostPort}`);
+  vm = await lab.bootVm({
+    flavour: 'full', name: 'demo', guestfwd: [az.fwd],
+    disks: [...DATA, { name: 'bek', kind: 'vfat', sizeMiB: 16, label: 'BEK VOLUME' }],
+  });
+  console.log(`  booted in ${(vm.lastBootMs / 1000).toFixed(1)} s (${vm.accel?.accel}); serial log: ${vm.serialLogPath}`);
+  await mountDataDisks(vm, MOUNTS); // fstab UUID=… /dataN ext4 defaults,nofail, like Azure data disks
+  console.log(indent(await vm.run('lsblk -o NAME,SIZE,FSTYPE,LABEL,MOUNTPOINTS')));
+  if (!(await checkHashes(vm, 'before'))) throw new Error('the files differ before anything ran');
 
-  const hashes = async () => {
-    const out = {};
-    for (const d of disks) for (const [f, h] of Object.entries(await vm.hashTree(`/${d.name}`))) out[`/${d.name}/${f}`] = h;
-    return out;
-  };
-  const showHashes = (label, got) => {
-    console.log(`  ${label}:`);
-    for (const [f, h] of Object.entries(got)) console.log(`    ${h.slice(0, 16)}…  ${f}${expected[f] === h ? '' : '   <-- DIFFERS from the host copy'}`);
-  };
-  const before = await hashes();
-  showHashes('sha256 before', before);
+  step('install the package through the fake guest agent');
+  ext = await GuestExtension.install(vm, az);
+  const inst = await ext.run('install');
+  console.log(`  unpacked; install: exit ${inst.code} in ${inst.ms} ms`);
+  if (inst.code !== 0) throw new Error(`install failed: ${inst.stderr}`);
 
-  step('install the package through the fake guest agent (its Node runtime: build/node from the zip)');
-  await vm.copyIn(zipPath, `/tmp/${zip}`);
-  await vm.run(`mkdir -p /tmp/pkgnode && cd /tmp/pkgnode && unzip -q -o /tmp/${zip} build/node && chmod 755 build/node`);
-  const unpackAgent = await lab.installAgent(vm, { node: '/tmp/pkgnode/build/node' });
-  const ext = JSON.parse(await vm.run(`${unpackAgent} install-package /tmp/${zip}`));
-  // from now on the agent runs on the installed package's runtime (/tmp is cleaned at boot)
-  const agent = unpackAgent.replace('/tmp/pkgnode/build/node', `${ext.dir}/build/node`);
-  await vm.run('rm -rf /tmp/pkgnode');
-  console.log(`  unpacked to ${ext.dir}`);
-  const settings = {
-    EncryptionOperation: 'EnableEncryption', VolumeType: 'Data',
-    KeyVaultURL: 'https://lab-vault.vault.azure.net/',
-    KeyVaultResourceId: '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/lab/providers/Microsoft.KeyVault/vaults/lab-vault',
-  };
-  const seq = JSON.parse(await vm.run(`${agent} settings --public '${JSON.stringify(settings)}'`)).seq;
-  console.log(`  settings seq ${seq}: ${JSON.stringify(settings)}`);
-  const op = async (name) => {
-    const r = await vm.exec(`${agent} run ${name}`, { timeoutMs: 900_000 });
-    const res = r.stdout.trim() ? JSON.parse(r.stdout) : { code: r.code, stderr: r.stderr };
-    console.log(`  ${name}: exit ${res.code} in ${res.ms ?? '?'} ms${res.stderr ? `; stderr: ${String(res.stderr).trim().split('\n').slice(-3).join(' | ')}` : ''}`);
-    return res;
-  };
-  const status = async (title) => {
-    const r = await vm.exec(`${agent} wait --timeout 600`, { timeoutMs: 900_000 });
-    let s = null;
-    try { s = JSON.parse(r.stdout); } catch { /* no terminal status */ }
-    if (!s) s = JSON.parse((await vm.run(`${agent} status`)) || 'null');
-    const st = s?.[0]?.status;
-    console.log(`  ${title}: ${st ? `${st.status} (code ${st.code}) ${st.formattedMessage?.message ?? ''}` : 'no status file'}`);
-    for (const sub of st?.substatus ?? []) console.log(`    substatus ${sub.name}: ${sub.status} ${sub.formattedMessage?.message ?? ''}`.slice(0, 400));
-    return st;
-  };
+  step('enable: EnableEncryption, VolumeType Data, KEK RSA-OAEP-256; live progress from the status file');
+  const settings = enableSettings(az);
+  const seq = await ext.settings(settings);
+  console.log(`  settings seq ${seq}: ${settings.EncryptionOperation} ${settings.VolumeType}, ${settings.KeyEncryptionAlgorithm}, KEK ${settings.KeyEncryptionKeyURL}`);
+  const en = await ext.run('enable');
+  console.log(`  enable: exit ${en.code} in ${en.ms} ms (the worker runs detached)`);
+  if (en.code !== 0) throw new Error(`enable failed: ${en.stderr}`);
+  let final;
+  let shown = '';
+  for (const end = Date.now() + 20 * 60_000; ;) {
+    const s = await ext.status(seq);
+    const p = s && parseStatus(s);
+    const text = p ? `${p.status}: ${p.message}\n${volumeLines(p.volumes)}` : '(no status yet)';
+    if (text !== shown) console.log(`  [${el()}] ${(shown = text).trimEnd()}`);
+    if (p && (p.status === 'success' || p.status === 'error')) { final = p; break; }
+    if (Date.now() > end) throw new Error(`no terminal status for seq ${seq} after 20 min`);
+    await sleep(2000);
+  }
+  rows = final.volumes ?? [];
+  const luks = await vm.run(`for d in ${DATA.map((d) => d.name).join(' ')}; do cryptsetup isLuks "$(lab-dev $d)" && echo "$d"; done; true`);
+  result.encrypted = final.status === 'success' && final.state?.data === 'Encrypted' && rows.length === DATA.length &&
+    rows.every((r) => r.state === 'Encrypted') && DATA.every((d) => new RegExp(`^${d.name}$`, 'm').test(luks));
+  console.log(`  ${final.status} (code ${final.code}), state ${JSON.stringify(final.state)}; LUKS on: ${luks.trim().split('\n').filter(Boolean).join(', ') || 'none'}`);
+  if (!result.encrypted) throw new Error(`the data disks were not encrypted: ${final.message}`);
 
-  step('install + enable (EnableEncryption, VolumeType Data)');
-  await op('install');
-  await op('enable');
-  const st1 = await status('status after enable');
+  step('power off, boot again: unlocked from /etc/crypttab (key files on the BEK VOLUME) and mounted at boot');
+  await vm.shutdown();
+  await vm.start();
+  console.log(`  back in ${(vm.lastBootMs / 1000).toFixed(1)} s`);
+  const mounts = await vm.run(`for d in ${DATA.map((d) => d.name).join(' ')}; do
+      echo "/$d $(findmnt -no SOURCE /$d) /dev/mapper/ade-$(cryptsetup luksUUID "$(lab-dev $d)")"; done`);
+  result.unlockedAtBoot = true;
+  for (const line of mounts.trim().split('\n')) {
+    const [mp, src, want] = line.split(' ');
+    const ok = src === want && src.startsWith('/dev/mapper/ade-');
+    result.unlockedAtBoot &&= ok;
+    console.log(`    ${mp.padEnd(8)}  on ${src || '(not mounted)'}${ok ? '' : `   <-- expected ${want}`}`);
+  }
+  const unlocker = (await vm.run('journalctl -b -q --no-pager -o cat -u ade-linux-unlock.service | grep -i "unlock finished" | tail -n 1 || true')).trim();
+  console.log(`  ade-linux-unlock.service (opens from Key Vault what the key volume did not): ${unlocker || 'no run logged'}`);
 
-  step('reboot; the agent runs enable again with the same sequence number (lab-boot.service)');
-  await vm.run(`mkdir -p /etc/lab/boot.d && printf '#!/bin/sh\\nexec ${agent} boot\\n' > /etc/lab/boot.d/50-agent && chmod +x /etc/lab/boot.d/50-agent`);
-  await vm.reboot();
-  console.log(`  back in ${(vm.lastBootMs / 1000).toFixed(1)} s; ${(await vm.run('grep -c "exit 0" /var/log/lab-boot.log || true')).trim()} agent boot run(s) exited 0`);
-  const st2 = await status('status after reboot');
+  step("the agent's enable after boot (same sequence number): must change nothing");
+  const boot = await ext.boot();
+  await sleep(3000);
+  const after = await ext.status(seq);
+  const workers = (await vm.run(`systemctl list-units --all --no-legend 'ade-linux-worker*' | wc -l`)).trim();
+  result.bootEnableOk = boot.code === 0 && boot.seq === seq && after !== undefined && parseStatus(after).status === 'success' && workers === '0';
+  console.log(`  enable (boot): exit ${boot.code}, seq ${boot.seq}, in ${boot.ms} ms; status still ${after ? parseStatus(after).status : '(none)'}; worker units: ${workers}`);
 
   step('data after the reboot');
-  const after = await hashes();
-  showHashes('sha256 after', after);
-  const keys = Object.keys(expected);
-  const same = Object.keys(after).length === keys.length && keys.every((k) => after[k] === expected[k] && before[k] === expected[k]);
-  console.log(`  ${same ? 'every file is unchanged' : 'FILES CHANGED'} (${Object.keys(after).length} files)`);
-  const crypt = (await vm.run('lsblk -rno NAME,TYPE | awk \'$2=="crypt"{print $1}\'')).trim();
-  console.log(`  dm-crypt volumes: ${crypt || 'none'}`);
-
-  step('summary');
-  const final = st2 ?? st1;
-  if (final?.status === 'success' && crypt) console.log('  The data disks are encrypted and the files are intact.');
-  else {
-    console.log(`  NOT DONE by this build: the data disks were not encrypted.` +
-      `${final ? ` The extension's status is ${final.status}, code ${final.code}: ${final.formattedMessage?.message ?? ''}` : ' The extension wrote no status.'}`);
-    console.log(`  What works: the package installs through the agent, install/enable run with the agent's environment,` +
-      ` enable runs again after a reboot with the same sequence number, and the data is untouched.`);
-  }
-  if (!same) exitCode = 1;
-  console.log(`  extension logs in the guest: /var/log/azure/${ext.name}/`);
-  await vm.shutdown();
+  result.hashesOk = await checkHashes(vm, 'after encryption and reboot');
 } catch (e) {
-  exitCode = 1;
   console.error(`\nlab demo failed: ${e instanceof Error ? e.message : e}`);
+  if (vm) console.error(`  serial log: ${vm.serialLogPath}`);
+  if (ext && vm?.running) console.error(`  extension log tail:\n${indent(await ext.logTail().catch((x) => `(unavailable: ${x})`), '    ')}`);
 } finally {
-  await vm.destroy();
-  console.log(`\nlab demo done in ${el()}; serial log: ${vm.serialLogPath}`);
+  stepNo = STEPS - 1; // the summary is the last step, also after a failure
+  step('summary');
+  if (rows.length) {
+    const w = (k) => Math.max(k.length, ...rows.map((r) => String(r[k] ?? '').length));
+    const cols = ['mountpoint', 'device', 'state'];
+    const fmt = (r) => `    ${cols.map((k) => String(r[k] ?? '').padEnd(w(k))).join('  ')}  ${r.secretUrl ?? ''}`;
+    console.log(fmt({ mountpoint: 'mount', device: 'device', state: 'state', secretUrl: 'Key Vault secret' }));
+    for (const r of rows) {
+      const kv = az?.fake.vault.secret(r.secretUrl ?? '');
+      console.log(`${fmt(r)}${r.secretUrl ? (kv ? `  (${kv.contentType} in the fake vault)` : '  <-- NOT in the vault') : ''}`);
+    }
+  }
+  const checks = [
+    ['data disks encrypted (LUKS2, keys escrowed, status success)', result.encrypted],
+    ['unlocked and mounted on /dev/mapper/ade-* at boot', result.unlockedAtBoot],
+    ["agent's enable after boot changed nothing", result.bootEnableOk],
+    ['every file matches the host copy after the reboot', result.hashesOk],
+  ];
+  for (const [what, ok] of checks) console.log(`  ${ok ? 'ok  ' : 'FAIL'}  ${what}`);
+  process.exitCode = checks.every(([, ok]) => ok) ? 0 : 1;
+  console.log(process.exitCode === 0
+    ? '  EVERYTHING WORKED: the data disks are encrypted, unlock at boot, and every file is intact.'
+    : '  NOT DONE: see the failed checks above.');
+  await vm?.destroy().catch((e) => console.error(`  vm.destroy: ${e}`));
+  await az?.close().catch((e) => console.error(`  az.close: ${e}`));
+  console.log(`\nlab demo done in ${el()}${vm ? `; serial log: ${vm.serialLogPath}` : ''}`);
 }
-process.exit(exitCode);
+process.exit(process.exitCode);
