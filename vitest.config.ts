@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Three projects: units run in parallel; integration drives the built package through the fake agent;
-// vm boots QEMU guests and runs one file at a time (2 cores, TCG is CPU-bound).
+// vm boots QEMU guests, one per file; npm test runs that pass alone with two files at a time (a guest is
+// often idle: waiting on a throttled disk, on the fake Azure, on a poll), so two guests share the 2 cores.
 export default defineConfig({
   test: {
     reporters: ['default', './test/helpers/summary-reporter.ts'],
@@ -11,7 +12,6 @@ export default defineConfig({
       {
         test: {
           name: 'vm', include: ['test/vm/**/*.test.ts'], testTimeout: 1_800_000, hookTimeout: 1_800_000,
-          fileParallelism: false,
         },
       },
     ],

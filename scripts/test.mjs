@@ -23,7 +23,9 @@ const passes = process.argv.includes('--fast') ? [['unit', 'integration']] : [['
 const dir = mkdtempSync(join(tmpdir(), 'ade-test-'));
 for (const [i, projects] of passes.entries()) {
   const summary = join(dir, `pass${i}.json`);
-  const args = ['node_modules/vitest/vitest.mjs', 'run', ...projects.flatMap((p) => ['--project', p])];
+  // The VM pass: two guests at a time (ADE_LAB_PARALLEL=1 for one), each file still boots its own.
+  const workers = projects.includes('vm') ? ['--maxWorkers', process.env.ADE_LAB_PARALLEL ?? '2'] : [];
+  const args = ['node_modules/vitest/vitest.mjs', 'run', ...projects.flatMap((p) => ['--project', p]), ...workers];
   spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ADE_TEST_SUMMARY: summary, NO_COLOR: '1' } });
   if (!existsSync(summary)) { total.failed++; continue; } // vitest itself failed to start
   const s = JSON.parse(readFileSync(summary, 'utf8'));
