@@ -125,7 +125,7 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
 async function runVolume(a: PlannedVolume, volumes: readonly Volume[], tools: Tools, deps: DataDeps, entries: Map<string, VolumeProgress>, rates: Map<string, Rate>, report: () => void): Promise<void> {
   const p0 = entries.get(a.id)!;
   const vol = a.volume ?? locate(p0, volumes);
-  if (!vol) throw new AdeError('VolumeVanished', { device: p0.persistentName ?? p0.device, uuid: p0.luksUuid, action: p0.action });
+  if (!vol) throw new AdeError('VolumeVanished', { device: p0.persistentName ?? p0.hardwareName ?? p0.device, uuid: p0.luksUuid, action: p0.action });
   const now = deps.now ?? Date.now;
   const v: VolumeRun = {
     id: a.id, p: { ...p0, device: vol.device }, device: vol.device, seq: deps.journal.get().seq, tools,

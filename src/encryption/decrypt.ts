@@ -6,6 +6,7 @@
 // plain device, grow the file system into the freed header area, delete the header and the record.
 import { existsSync, rmSync } from 'node:fs';
 import { encryptedBoot, plainBoot } from './boot.ts';
+import type { VolumeProgress } from './volume-journal.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
 
 const header = (v: VolumeRun) => v.tools.records.headerPath(v.p.mapperName);
@@ -39,9 +40,9 @@ const escapeUnit = (s: string) => s.replace(/[^A-Za-z0-9:_.]/g, (c) => `\\x${c.c
  * whoever opened it) and binds that unit to the device's by-uuid link. `reencrypt --decrypt --init-only`
  * moves the header off the device, the link vanishes and systemd stops the unit: it unmounts the volume and
  * closes the mapping under cryptsetup (seen in the lab: "table ioctl ... No such device or address").
- * So before init: mask the unit until the next boot (the decrypting crypttab entry, by device path, takes
- * over after a reboot), and if it is active, unmount and stop it (closes the mapping); ensureOpen then
- * reopens the mapping outside any unit and the mount step mounts it again.
+ * So before init: mask the unit until the next boot (the decrypting crypttab entry, which names the device,
+ * not its UUID, takes over after a reboot), and if it is active, unmount and stop it (closes the mapping);
+ * ensureOpen then reopens the mapping outside any unit and the mount step mounts it again.
  */
 async function releaseFromSystemd(v: VolumeRun): Promise<void> {
   const unit = `systemd-cryptsetup@${escapeUnit(v.p.mapperName)}.service`;
@@ -51,8 +52,14 @@ async function releaseFromSystemd(v: VolumeRun): Promise<void> {
   await v.tools.mnt.stopUnit(unit);
 }
 
-/** During decryption the data device has no LUKS UUID left: name it by its LUN link, else this boot's path. */
-const decryptingBoot = (v: VolumeRun) => writeBoot(v, (t) => encryptedBoot(t, v.p, { options: [`header=${header(v)}`], device: v.p.persistentName ?? v.device }));
+/**
+ * During decryption the data device has no LUKS UUID left: name it by its LUN link, else by its hardware
+ * name, else (no udev links at all) by this boot's kernel path, which a reboot may give to another disk.
+ */
+export function decryptingDevice(p: Pick<VolumeProgress, 'persistentName' | 'hardwareName'>, device: string): string {
+  return p.persistentName ?? p.hardwareName ?? device;
+}
+const decryptingBoot = (v: VolumeRun) => writeBoot(v, (t) => encryptedBoot(t, v.p, { options: [`header=${header(v)}`], device: decryptingDevice(v.p, v.device) }));
 
 export const DECRYPT_STEPS: readonly Step[] = [
   { name: 'key', async run(v) { if (!(await finished(v))) { await needKey(v); writeRecord(v, 'decrypting'); } } },

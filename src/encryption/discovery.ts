@@ -36,6 +36,13 @@ export interface Volume {
   disk: string;
   /** A name that survives reboots and re-attach: /dev/disk/azure/scsi1/lun0-part1, /dev/mapper/x, /dev/disk/by-uuid/… */
   persistentName?: string;
+  /**
+   * /dev/disk/by-id/… from the hardware's identity (WWN, serial), never from the content: it survives
+   * reboots, encryption and decryption alike. The first of hardwareNames.
+   */
+  hardwareName?: string;
+  /** Every such by-id name of this device, best first (a name recorded on an earlier boot may not be first now). */
+  hardwareNames?: string[];
   /** Data-disk LUN of its disk, from /dev/disk/azure/scsi1/lunN. */
   lun?: number;
   role: VolumeRole;
@@ -72,6 +79,8 @@ export interface DiscoveryInput {
   azureLinks?: Readonly<Record<string, string>>;
   /** /dev/disk/by-uuid: uuid → device path. */
   byUuid?: Readonly<Record<string, string>>;
+  /** /dev/disk/by-id: link name ('wwn-0x…', 'virtio-data-part1') → device path. */
+  byId?: Readonly<Record<string, string>>;
   /** LUKS2 metadata by container device path. */
   luks?: Readonly<Record<string, LuksMetadata>>;
 }
@@ -79,6 +88,28 @@ export interface DiscoveryInput {
 const BEK_LABEL = 'bek volume';
 const RESOURCE_MOUNTS = new Set(['/mnt', '/mnt/resource']);
 const NOT_A_FILESYSTEM = new Set(['swap', 'LVM2_member', 'linux_raid_member', 'zfs_member', 'ceph', 'bcache']);
+
+/**
+ * by-id names udev derives from what is written on the device (device-mapper and LVM names and UUIDs, md
+ * array names and UUIDs, bcache): they change when the device is encrypted or decrypted, so they cannot
+ * find it again mid-way.
+ */
+const CONTENT_ID = /^(dm|lvm|md|bcache)-/;
+/** Hardware identities, best first: a WWN is worldwide, the others are bus-specific (model, serial, path). */
+const ID_RANK = ['wwn-', 'nvme-', 'scsi-', 'virtio-', 'ata-', 'usb-', 'mmc-', 'xen-', 'ccw-'];
+
+const idRank = (name: string): number => {
+  const i = ID_RANK.findIndex((p) => name.startsWith(p));
+  return i === -1 ? ID_RANK.length : i;
+};
+
+/** The by-id names of one device that identify its hardware, best first (rank, then name: deterministic). */
+export function hardwareIdNames(byId: Readonly<Record<string, string>>, paths: readonly string[]): string[] {
+  return Object.entries(byId)
+    .filter(([name, target]) => paths.includes(target) && !CONTENT_ID.test(name))
+    .map(([name]) => name)
+    .sort((a, b) => idRank(a) - idRank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
 
 /** udev escapes blanks in by-label names as \x20. */
 function udevUnescape(s: string): string {
@@ -201,6 +232,14 @@ export function classifyVolumes(input: DiscoveryInput): Volume[] {
     return hit;
   };
 
+  // Two disks with one serial (a cloned virtual disk, two paths to one LUN) get one by-id link between
+  // them, whichever udev saw last: such a name may point at the other disk after a reboot.
+  const serials = new Map<string, number>();
+  for (const d of devs) if (d.parents.length === 0 && d.type === 'disk' && d.serial) serials.set(d.serial, (serials.get(d.serial) ?? 0) + 1);
+  const sharedIdentity = (k: string) => disksOf(k).some((dk) => (serials.get(byK.get(dk)?.serial ?? '') ?? 0) > 1);
+  const hardwareNamesOf = (d: BlockDevice): string[] => (input.byId === undefined || sharedIdentity(d.kname) ? []
+    : hardwareIdNames(input.byId, [d.path, `/dev/${d.kname}`]).map((n) => `/dev/disk/by-id/${n}`));
+
   return devs.map((d): Volume => {
     const disks = disksOf(d.kname);
     const diskK = disks[0]!;
@@ -237,6 +276,7 @@ export function classifyVolumes(input: DiscoveryInput): Volume[] {
       : d.type === 'crypt' || d.type === 'lvm' ? `/dev/mapper/${d.name}`
       : d.uuid !== undefined && (input.byUuid === undefined || input.byUuid[d.uuid] === d.path) ? `/dev/disk/by-uuid/${d.uuid}`
       : undefined;
+    const hardwareNames = hardwareNamesOf(d);
     const lun = lunOfDisk.get(diskK);
     const mapperName = d.type === 'crypt' ? d.name : mapping?.name ?? below?.name;
 
@@ -244,6 +284,7 @@ export function classifyVolumes(input: DiscoveryInput): Volume[] {
       device: d.path, kname: d.kname, name: d.name, type: d.type,
       disk: byK.get(diskK)!.path,
       ...(persistentName ? { persistentName } : {}),
+      ...(hardwareNames.length > 0 ? { hardwareName: hardwareNames[0]!, hardwareNames } : {}),
       ...(lun !== undefined ? { lun } : {}),
       role,
       ...(fstype ? { fstype } : {}),

@@ -30,10 +30,15 @@ export interface Plan {
   alreadyDone: string[];
 }
 
-/** The volume an entry is about, on this boot: by stable link, then by LUKS UUID, then by file-system UUID. */
-export function locate(p: Pick<VolumeProgress, 'persistentName' | 'luksUuid' | 'fsUuid' | 'device'>, volumes: readonly Volume[]): Volume | undefined {
+/**
+ * The volume an entry is about, on this boot: by Azure link, then by hardware name, then by LUKS UUID,
+ * then by file-system UUID. The names come first because they do not depend on what is on the device.
+ */
+export function locate(p: Pick<VolumeProgress, 'persistentName' | 'hardwareName' | 'luksUuid' | 'fsUuid' | 'device'>, volumes: readonly Volume[]): Volume | undefined {
   const raw = volumes.filter((v) => v.type !== 'crypt');
+  const hw = p.hardwareName;
   return (p.persistentName ? raw.find((v) => v.persistentName === p.persistentName) : undefined)
+    ?? (hw ? raw.find((v) => v.hardwareNames?.includes(hw)) : undefined)
     ?? raw.find((v) => v.uuid === p.luksUuid)
     ?? (p.fsUuid ? raw.find((v) => v.uuid === p.fsUuid) : undefined);
 }
@@ -54,11 +59,20 @@ export function keyFileName(v: Volume, used: Set<string>): string {
   for (let n = 0; ; n++) if (!used.has(`LinuxPassPhraseFileName_0_${n}`)) return `LinuxPassPhraseFileName_0_${n}`;
 }
 
+/**
+ * The hardware name this boot shows, kept in the entry: a volume encrypted by an older version has none
+ * recorded, and a decryption needs one before the device loses its LUKS UUID.
+ */
+function withHardwareName(p: VolumeProgress, v: Volume | undefined): VolumeProgress {
+  return v?.hardwareName && v.hardwareName !== p.hardwareName ? { ...p, hardwareName: v.hardwareName } : p;
+}
+
 function newProgress(v: Volume, action: VolumeAction, luksUuid: string, fileName: string): VolumeProgress {
   const e = v.fstabEntry!;
   return {
     action, device: v.device,
     ...(v.persistentName && AZURE_LINK.test(v.persistentName) ? { persistentName: v.persistentName } : {}),
+    ...(v.hardwareName ? { hardwareName: v.hardwareName } : {}),
     ...(v.uuid ? { fsUuid: v.uuid } : {}),
     luksUuid, mapperName: `ade-${luksUuid}`, mountpoint: v.mountpoint!, fstype: v.fstype!,
     fstab: { spec: e.spec, file: e.file, vfstype: e.vfstype, mntops: [...e.mntops], freq: e.freq, passno: e.passno },
@@ -80,7 +94,7 @@ export function planData(input: PlanInput): Plan {
     const v = locate(p, volumes);
     claim(v);
     if (p.done) { alreadyDone.push(p.device); continue; }
-    act.push({ id, progress: p, fresh: false, ...(v ? { volume: v } : {}) });
+    act.push({ id, progress: withHardwareName(p, v), fresh: false, ...(v ? { volume: v } : {}) });
   }
   // 2. Volumes an earlier operation left half-way (it failed or was replaced): adopt them from the record.
   for (const r of records) {
@@ -90,7 +104,7 @@ export function planData(input: PlanInput): Plan {
     if (!unfinished) continue;
     claim(v);
     const { state: _s, seq: _q, ...p } = r;
-    act.push({ id: r.luksUuid, progress: { ...p, step: '', done: false }, fresh: false, ...(v ? { volume: v } : {}) });
+    act.push({ id: r.luksUuid, progress: withHardwareName({ ...p, step: '', done: false }, v), fresh: false, ...(v ? { volume: v } : {}) });
   }
 
   const used = new Set<string>([...Object.values(progress), ...records].map((p) => p.fileName));
@@ -116,7 +130,7 @@ export function planData(input: PlanInput): Plan {
       const r = records.find((x) => x.luksUuid === v.uuid && x.state === 'encrypted');
       if (!r) { skipped.push({ device: v.device, reason: 'not encrypted by ade-linux (no record in the state dir), left as it is' }); continue; }
       const { state: _s, seq: _q, ...p } = r;
-      act.push({ id: r.luksUuid, progress: { ...p, action: 'decrypt', device: v.device, step: '', done: false }, fresh: true, volume: v });
+      act.push({ id: r.luksUuid, progress: withHardwareName({ ...p, action: 'decrypt', device: v.device, step: '', done: false }, v), fresh: true, volume: v });
     }
   }
   return { act, skipped, alreadyDone };

@@ -13,6 +13,11 @@ export interface VolumeProgress {
   device: string;
   /** /dev/disk/azure/scsi1/lunN[-partM] when udev made one: stable across boots and encryption. */
   persistentName?: string;
+  /**
+   * /dev/disk/by-id/… of the hardware (WWN, serial) when udev made one: the only name left, where there
+   * is no Azure link, for a volume half-way through decryption (no LUKS UUID, no file-system UUID).
+   */
+  hardwareName?: string;
   /** The plaintext file system's UUID before encryption (gone from the raw device once LUKS is written). */
   fsUuid?: string;
   /** Chosen before anything is written and passed to cryptsetup --uuid, so the container is found again. */

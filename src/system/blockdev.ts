@@ -103,6 +103,7 @@ export async function readSystemVolumes(runner: Runner, root = '/'): Promise<Vol
   }
   const azureLinks = diskLinks(root, 'azure');
   const byUuid = byUuidLinks(root);
+  const byId = diskLinks(root, 'by-id');
   return classifyVolumes({
     devices,
     mounts: parseFindmnt(findmnt),
@@ -111,6 +112,7 @@ export async function readSystemVolumes(runner: Runner, root = '/'): Promise<Vol
     azureLinks,
     // An empty map means "no udev links here" (container, early boot), not "no UUID is linked".
     ...(Object.keys(byUuid).length > 0 ? { byUuid } : {}),
+    byId,
     luks,
   });
 }

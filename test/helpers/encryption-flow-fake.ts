@@ -21,8 +21,10 @@ const HDR = 16 * MiB;
 
 export interface Fs { type: string; uuid: string; bytes: number; minBytes: number; data: string }
 export interface Luks { uuid: string; key: string; mode?: 'encrypt' | 'decrypt'; done: number; needsRepair: boolean; header?: string; finished?: boolean }
-export interface Disk { path: string; kname: string; lun: number; size: number; fs?: Fs; luks?: Luks }
-export interface Call { file: string; args: string[]; input?: string; env?: Record<string, string> }
+/** `id`: its /dev/disk/by-id name (from the hardware, so it follows the disk when the kernel renames it). */
+export interface Disk { path: string; kname: string; lun: number; size: number; id?: string; fs?: Fs; luks?: Luks }
+/** `signalled`: a hotzone-wise resume was given a stop signal. */
+export interface Call { file: string; args: string[]; input?: string; env?: Record<string, string>; signalled?: boolean }
 
 export class Crash extends Error { constructor() { super('simulated crash'); } }
 
@@ -43,6 +45,16 @@ export class Machine {
   /** After a crash the process is gone: nothing it would still do reaches the machine or the journal. */
   dead = false;
   dmCrypt = true;
+  /** Whether udev made the /dev/disk/azure links (the Azure rules are installed). */
+  azureLinks = true;
+  /**
+   * When set, `reencrypt --resume-only` works like cryptsetup's: this many bytes per hotzone, one per
+   * turn of the event loop, and a SIGTERM (the runner's signal aborting) ends it at a hotzone boundary
+   * with consistent metadata and exit 1. Otherwise it finishes at once.
+   */
+  hotzoneBytes = 0;
+  /** Called after every hotzone of a hotzone-wise resume. */
+  onHotzone: ((l: Luks) => void) | undefined;
   mkfsCount = 0;
   root: string;
   stateDir: string;
@@ -205,15 +217,12 @@ export class Machine {
           writeFileSync(hdr, 'LUKS header'); l.header = hdr; l.mode = 'decrypt'; l.done = 0; return ok();
         }
         if (a.includes('--resume-only')) {
-          const hdr = opt('--header'); const d = this.disk(last)!; const l = hdr ? this.luksOf(hdr) : d.luks;
-          if (!l?.mode) return fail('Device reencryption not in progress.');
-          if (l.key !== key) return fail('No key available with this passphrase.', 2);
-          if (l.needsRepair) return fail('Device requires reencryption recovery. Run repair first.');
-          const total = d.size - HDR;
+          const t = this.resumeTarget(c);
+          if (!('l' in t)) return t;
+          const { l, total } = t;
           if (this.calls.length === this.crashAt) { l.done = Math.min(total, l.done + Math.floor(total / 3 / 512) * 512); l.needsRepair = true; throw new Crash(); }
           l.done = total;
-          if (l.mode === 'decrypt') { l.finished = true; l.mode = undefined; }
-          else l.mode = undefined;
+          finishReencrypt(l);
           return ok();
         }
         return fail('unsupported reencrypt');
@@ -222,11 +231,38 @@ export class Machine {
     return fail('unknown cryptsetup action');
   }
 
+  /** The reencryption a resume would run, or cryptsetup's refusal. */
+  private resumeTarget(c: Call): { l: Luks; total: number } | [number, string, string] {
+    const a = c.args;
+    const hdr = a.includes('--header') ? a[a.indexOf('--header') + 1] : undefined;
+    const d = this.disk(a[a.length - 1]!)!; const l = hdr ? this.luksOf(hdr) : d.luks;
+    if (!l?.mode) return [1, '', 'Device reencryption not in progress.'];
+    if (l.key !== (c.input ?? '')) return [2, '', 'No key available with this passphrase.'];
+    if (l.needsRepair) return [1, '', 'Device requires reencryption recovery. Run repair first.'];
+    return { l, total: d.size - HDR };
+  }
+
+  private async resumeByHotzone(c: Call, signal: AbortSignal | undefined): Promise<RunResult> {
+    const t = this.resumeTarget(c);
+    if (!('l' in t)) return { exitCode: t[0], stdout: t[1], stderr: t[2] };
+    const { l, total } = t;
+    c.signalled = signal !== undefined;
+    while (l.done < total) {
+      if (signal?.aborted) return { exitCode: 1, stdout: '', stderr: '\nReencryption interrupted.\n' };
+      l.done = Math.min(total, l.done + this.hotzoneBytes);
+      this.onHotzone?.(l);
+      await new Promise((r) => setImmediate(r));
+    }
+    finishReencrypt(l);
+    return { exitCode: 0, stdout: '', stderr: '' };
+  }
+
   runner(): Runner {
     return async (file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> => {
       if (this.dead) throw new Crash();
       const c: Call = { file, args: [...args], ...(opts.input !== undefined ? { input: Buffer.from(opts.input).toString('utf8') } : {}), ...(opts.env ? { env: opts.env } : {}) };
       this.calls.push(c);
+      if (this.hotzoneBytes > 0 && file === 'cryptsetup' && args[0] === 'reencrypt' && args.includes('--resume-only')) return this.resumeByHotzone(c, opts.signal);
       let res: [number, string, string];
       try { res = this.exec(c); } catch (e) { this.dead = true; throw e; }
       const [exitCode, stdout, stderr] = res;
@@ -239,14 +275,21 @@ export class Machine {
     return { writeKey: async (n, d) => { if (this.dead) throw new Crash(); this.keyFiles.set(n, Buffer.from(d)); }, readKey: async (n) => (this.keyFiles.has(n) ? Buffer.from(this.keyFiles.get(n)!) : undefined) };
   }
 
-  /** Power cut and boot: mappings and mounts are gone; systemd opens crypttab, then mounts fstab. */
-  reboot(): void {
+  /**
+   * Power cut and boot: mappings and mounts are gone; the kernel may name the disks anew (`rename`: old
+   * kernel name → new); systemd opens crypttab, then mounts fstab.
+   */
+  reboot(rename: Record<string, string> = {}): void {
     this.mappings.clear();
     this.mounts.clear();
+    for (const d of this.disks) {
+      const k = rename[d.kname];
+      if (k !== undefined) { d.kname = k; d.path = `/dev/${k}`; }
+    }
     for (const d of this.disks) if (d.luks?.mode && d.luks.done > 0) d.luks.needsRepair = true;
     for (const e of parseCrypttab(this.crypttab())) {
       const d = e.device.startsWith('UUID=') ? this.disks.find((x) => x.luks?.uuid === e.device.slice(5) && !x.luks.header)
-        : this.disks.find((x) => `/dev/disk/azure/scsi1/lun${x.lun}` === e.device || x.path === e.device);
+        : this.disks.find((x) => (this.azureLinks && `/dev/disk/azure/scsi1/lun${x.lun}` === e.device) || (x.id !== undefined && `/dev/disk/by-id/${x.id}` === e.device) || x.path === e.device);
       const key = this.keyFiles.get(e.keyfile?.split('/').pop() ?? '');
       const hdr = e.options.find((o) => o.startsWith('header='))?.slice(7);
       const l = hdr ? this.luksOf(hdr) : d?.luks;
@@ -279,12 +322,19 @@ export class Machine {
     }
     const mounts: Mount[] = [{ target: '/', source: '/dev/sda1', device: '/dev/sda1', fstype: 'ext4', options: [] },
       ...[...this.mounts].map(([target, src]) => ({ target, source: src, device: src, fstype: this.visibleFs(src)?.type ?? 'ext4', options: [] }))];
-    const azureLinks: Record<string, string> = { root: '/dev/sda' };
-    for (const d of this.disks) azureLinks[`scsi1/lun${d.lun}`] = d.path;
-    return classifyVolumes({ devices, mounts, fstab: parseFstab(this.fstab()), crypttab: parseCrypttab(this.crypttab()), azureLinks, luks });
+    const azureLinks: Record<string, string> = this.azureLinks ? { root: '/dev/sda' } : {};
+    if (this.azureLinks) for (const d of this.disks) azureLinks[`scsi1/lun${d.lun}`] = d.path;
+    const byId: Record<string, string> = {};
+    for (const d of this.disks) if (d.id !== undefined) byId[d.id] = d.path;
+    return classifyVolumes({ devices, mounts, fstab: parseFstab(this.fstab()), crypttab: parseCrypttab(this.crypttab()), azureLinks, byId, luks });
   }
 
   newUuid = (): string => `0000000${++this.uuidN}-aaaa-bbbb-cccc-dddddddddddd`;
+}
+
+function finishReencrypt(l: Luks): void {
+  if (l.mode === 'decrypt') l.finished = true;
+  l.mode = undefined;
 }
 
 function readText(p: string): string {

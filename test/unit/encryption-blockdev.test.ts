@@ -86,6 +86,23 @@ describe('readSystemVolumes', () => {
     expect(summarize(vs)).toEqual({ os: 'NotEncrypted', data: 'EncryptionInProgress' });
   });
 
+  it('lab: /dev/disk/by-id gives the virtio disks hardware names (no Azure links there)', async () => {
+    const root = fakeRoot({}, {
+      'dev/disk/by-id/virtio-data': '../../vdc', 'dev/disk/by-id/virtio-data2-part1': '../../vdd1', 'dev/disk/by-id/virtio-data3': '../../vde',
+      'dev/disk/by-id/dm-name-data3': '../../dm-0', 'dev/disk/by-id/dm-uuid-CRYPT-LUKS2-cce6c401fbaf4eda88288c05fb5c814b-data3': '../../dm-0',
+    });
+    const run = fakeRunner({
+      [LSBLK]: ok(fx('blockdev/lab-lsblk.json')),
+      [FINDMNT]: ok(fx('blockdev/lab-findmnt.json')),
+      'blkid -o export': ok(fx('blockdev/lab-blkid.txt')),
+      'cryptsetup luksDump --dump-json-metadata /dev/vde': ok(fx('luks/luks2-reencrypt-killed.json')),
+    });
+    const vs = await readSystemVolumes(run, root);
+    expect(vs.filter((v) => v.role === 'data').map((v) => [v.kname, v.hardwareName ?? null])).toEqual([
+      ['vdc', '/dev/disk/by-id/virtio-data'], ['vdd1', '/dev/disk/by-id/virtio-data2-part1'], ['vde', '/dev/disk/by-id/virtio-data3'], ['dm-0', null],
+    ]);
+  });
+
   it('LUKS1 (luksDump JSON refused) is still an encrypted volume', async () => {
     const run = fakeRunner({
       [LSBLK]: ok(fx('blockdev/lab-lsblk.json')),

@@ -166,3 +166,53 @@ describe('file system type without udev', () => {
     expect(unmounted[0]!.fstype).toBeUndefined();
   });
 });
+
+describe('classifyVolumes: hardware names (/dev/disk/by-id, never content-derived)', () => {
+  const tree = { blockdevices: [
+    { name: 'sda', type: 'disk', size: 100, serial: 'OS1', children: [{ name: 'sda1', type: 'part', size: 100, fstype: 'ext4', uuid: 'root-uuid', mountpoints: ['/'] }] },
+    { name: 'sdb', type: 'disk', size: 100, serial: 'WD-123', children: [{ name: 'sdb1', type: 'part', size: 100, fstype: 'ext4', uuid: 'fs-b1' }] },
+    { name: 'vdc', type: 'disk', size: 100, serial: 'data', children: [{ name: 'vdc1', type: 'part', size: 100, fstype: 'LVM2_member', children: [
+      { name: 'datavg-lv', kname: 'dm-0', path: '/dev/mapper/datavg-lv', type: 'lvm', size: 90, fstype: 'ext4' }] }] },
+    { name: 'vdd', type: 'disk', size: 100, serial: 'clone', fstype: 'ext4' },
+    { name: 'vde', type: 'disk', size: 100, serial: 'clone', fstype: 'ext4' },
+    { name: 'vdf', type: 'disk', size: 100, fstype: 'crypto_LUKS', uuid: 'luks-f', children: [
+      { name: 'ade-luks-f', kname: 'dm-1', path: '/dev/mapper/ade-luks-f', type: 'crypt', size: 84, fstype: 'ext4' }] },
+    { name: 'nvme0n1', type: 'disk', size: 100, serial: 'SN77', fstype: 'ext4' },
+    { name: 'sdg', type: 'disk', size: 100, fstype: 'ext4' },
+  ] };
+  const devices = parseLsblk(tree);
+  const WWN = 'wwn-0x5000c500a1b2c3d4';
+  const rows: Array<[string, Record<string, string> | undefined, Record<string, string | undefined>]> = [
+    ['a WWN before the bus names; a partition by its own -partN link', {
+      'ata-WDC_WD10_WD-123': '/dev/sdb', 'scsi-35000c500a1b2c3d4': '/dev/sdb', [WWN]: '/dev/sdb',
+      'ata-WDC_WD10_WD-123-part1': '/dev/sdb1', [`${WWN}-part1`]: '/dev/sdb1',
+    }, { sdb: WWN, sdb1: `${WWN}-part1`, sda: undefined, sda1: undefined }],
+    ['a virtio serial (the lab), disk and partition', { 'virtio-data': '/dev/vdc', 'virtio-data-part1': '/dev/vdc1' }, { vdc: 'virtio-data', vdc1: 'virtio-data-part1', 'dm-0': undefined }],
+    ['links made from the content never count (device-mapper, LVM, md, bcache)', {
+      'dm-name-datavg-lv': '/dev/dm-0', 'dm-uuid-LVM-Qx8u2': '/dev/dm-0', 'lvm-pv-uuid-Ab3d-9f': '/dev/vdc1',
+      'dm-name-ade-luks-f': '/dev/dm-1', 'dm-uuid-CRYPT-LUKS2-luksf-ade-luks-f': '/dev/dm-1', 'md-uuid-1a2b:3c4d': '/dev/sdg', 'bcache-abc': '/dev/sdg',
+    }, { vdc1: undefined, 'dm-0': undefined, 'dm-1': undefined, sdg: undefined }],
+    ['a serial two disks share names neither (udev links only one of them, whichever it saw last)', { 'virtio-clone': '/dev/vde' }, { vdd: undefined, vde: undefined }],
+    ['same rank: the name decides, whatever order the directory lists them in', { 'nvme-eui.0025388b91b2a1c3': '/dev/nvme0n1', 'nvme-Microsoft_NVMe_Direct_Disk_SN77': '/dev/nvme0n1' }, { nvme0n1: 'nvme-Microsoft_NVMe_Direct_Disk_SN77' }],
+    ['an unknown bus ranks after the known ones but is used when alone', { 'google-persistent-disk-1': '/dev/sdg', 'scsi-0Google_PersistentDisk_persistent-disk-1': '/dev/sdg', 'google-persistent-disk-2': '/dev/vdf' },
+      { sdg: 'scsi-0Google_PersistentDisk_persistent-disk-1', vdf: 'google-persistent-disk-2' }],
+    ['no /dev/disk/by-id (no udev)', undefined, { sdb: undefined, vdc: undefined, vdc1: undefined }],
+  ];
+  it.each(rows)('%s', (_, byId, want) => {
+    const vs = classifyVolumes({ devices, mounts: [], fstab: [], ...(byId ? { byId } : {}) });
+    const got = Object.fromEntries(Object.keys(want).map((k) => [k, vs.find((v) => v.kname === k)!.hardwareName]));
+    expect(got).toEqual(Object.fromEntries(Object.entries(want).map(([k, n]) => [k, n && `/dev/disk/by-id/${n}`])));
+  });
+
+  it('lists every hardware name best first and leaves persistentName as it was', () => {
+    const vs = classifyVolumes({ devices, mounts: [], fstab: [], byId: { 'ata-WDC_WD10_WD-123': '/dev/sdb', 'scsi-35000c500a1b2c3d4': '/dev/sdb', [WWN]: '/dev/sdb', [`${WWN}-part1`]: '/dev/sdb1' } });
+    expect(vs.find((v) => v.kname === 'sdb')!.hardwareNames).toEqual([WWN, 'scsi-35000c500a1b2c3d4', 'ata-WDC_WD10_WD-123'].map((n) => `/dev/disk/by-id/${n}`));
+    expect(vs.find((v) => v.kname === 'sdb1')).toMatchObject({ persistentName: '/dev/disk/by-uuid/fs-b1', hardwareName: `/dev/disk/by-id/${WWN}-part1` });
+  });
+
+  it('the Azure VM: LUN links stay the persistent names, the WWN is the hardware name', () => {
+    const vs = classifyVolumes(azure({ byId: { 'wwn-0x600224803c2f1e0d9c8b7a6958473625': '/dev/sdc', 'wwn-0x600224803c2f1e0d9c8b7a6958473625-part1': '/dev/sdc1', 'scsi-3600224803c2f1e0d9c8b7a6958473625-part1': '/dev/sdc1' } }));
+    expect(vs.find((v) => v.kname === 'sdc1')).toMatchObject({ persistentName: '/dev/disk/azure/scsi1/lun0-part1', hardwareName: '/dev/disk/by-id/wwn-0x600224803c2f1e0d9c8b7a6958473625-part1' });
+    expect(roles(vs)).toEqual(AZURE_ROLES);
+  });
+});

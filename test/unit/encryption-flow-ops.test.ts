@@ -4,10 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../src/extension/log.ts';
 import type { EncryptionOperation } from '../../src/extension/types.ts';
 import { runDataOperation } from '../../src/encryption/data.ts';
-import { planData } from '../../src/encryption/plan.ts';
+import { locate, planData } from '../../src/encryption/plan.ts';
+import { decryptingDevice } from '../../src/encryption/decrypt.ts';
+import type { Volume } from '../../src/encryption/discovery.ts';
+import type { VolumeProgress } from '../../src/encryption/volume-journal.ts';
 import { parsePbkdf } from '../../src/system/cryptsetup.ts';
 import { parseFuser } from '../../src/system/mount.ts';
-import { Crash, Machine, isMutating, memoryJournal } from '../helpers/encryption-flow-fake.ts';
+import { Crash, Machine, isMutating, memoryJournal, type Disk } from '../helpers/encryption-flow-fake.ts';
 
 const FSTAB0 = 'UUID=fs-0-0000 /data ext4 defaults,nofail 0 2';
 
@@ -87,7 +90,54 @@ describe('plan', () => {
   });
 });
 
-function sweep(name: string, prepare: (m: Machine) => Promise<void>, op: EncryptionOperation, check: (m: Machine) => void) {
+describe('plan: hardware names', () => {
+  it('records the hardware name of a new volume, and gives one to a decryption whose record has none', () => {
+    const m = new Machine();
+    m.azureLinks = false;
+    m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 }).id = 'virtio-data0';
+    const enc = planData({ operation: 'EnableEncryption', volumes: m.volumes(), progress: {}, records: [], newUuid: () => 'u1' });
+    expect(enc.act[0]!.progress).toMatchObject({ hardwareName: '/dev/disk/by-id/virtio-data0', device: '/dev/sdc' });
+    expect(enc.act[0]!.progress).not.toHaveProperty('persistentName');
+    // An encrypted volume, recorded by a version that kept no hardware name.
+    const d = m.disks[0]!;
+    d.luks = { uuid: 'u1', key: 'k', done: 0, needsRepair: false };
+    const { hardwareName: _h, ...old } = enc.act[0]!.progress;
+    const dec = planData({ operation: 'DisableEncryption', volumes: m.volumes(), progress: {}, records: [{ ...old, state: 'encrypted', seq: 1 }], newUuid: () => 'x' });
+    expect(dec.act.map((a) => a.progress.hardwareName)).toEqual(['/dev/disk/by-id/virtio-data0']);
+  });
+});
+
+describe('locate: the volume a journal entry is about, on a later boot', () => {
+  const HW = '/dev/disk/by-id/virtio-data';
+  const vol = (over: Partial<Volume>): Volume => ({ device: '/dev/vdz', kname: 'vdz', name: 'vdz', type: 'disk', disk: over.device ?? '/dev/vdz', role: 'data', mountpoints: [], encrypted: false, size: 1, readOnly: false, ...over });
+  // Half-way through decryption the device shows neither the LUKS UUID nor the file system's.
+  const decrypting = vol({ device: '/dev/vdc', kname: 'vdc', hardwareName: HW, hardwareNames: [HW] });
+  const entry: Pick<VolumeProgress, 'persistentName' | 'hardwareName' | 'luksUuid' | 'fsUuid' | 'device'> = { device: '/dev/vdb', hardwareName: HW, luksUuid: 'luks-1', fsUuid: 'fs-1' };
+  const rows: Array<[string, typeof entry, Volume[], string | undefined]> = [
+    ['by its hardware name, renamed by the kernel, no UUID left', entry, [vol({ device: '/dev/vdb', kname: 'vdb' }), decrypting], '/dev/vdc'],
+    ['by a hardware name that is no longer its first', entry, [vol({ device: '/dev/vdd', kname: 'vdd', hardwareName: '/dev/disk/by-id/wwn-0x1', hardwareNames: ['/dev/disk/by-id/wwn-0x1', HW] })], '/dev/vdd'],
+    ['the Azure link first', { ...entry, persistentName: '/dev/disk/azure/scsi1/lun0' }, [decrypting, vol({ device: '/dev/sdc', kname: 'sdc', persistentName: '/dev/disk/azure/scsi1/lun0' })], '/dev/sdc'],
+    ['the hardware name before the LUKS UUID', entry, [vol({ device: '/dev/vde', kname: 'vde', uuid: 'luks-1' }), decrypting], '/dev/vdc'],
+    ['then the LUKS UUID (no hardware name recorded)', { ...entry, hardwareName: undefined }, [decrypting, vol({ device: '/dev/vde', kname: 'vde', uuid: 'luks-1' })], '/dev/vde'],
+    ['never a mapping', entry, [vol({ device: '/dev/mapper/x', kname: 'dm-0', type: 'crypt', hardwareNames: [HW] })], undefined],
+    ['not attached', entry, [vol({ device: '/dev/vdb', kname: 'vdb', hardwareNames: ['/dev/disk/by-id/virtio-other'] })], undefined],
+  ];
+  it.each(rows)('%s', (_, p, volumes, want) => {
+    expect(locate(p, volumes)?.device).toBe(want);
+  });
+});
+
+describe('the decrypting crypttab line names the device by', () => {
+  it.each<[string, Pick<VolumeProgress, 'persistentName' | 'hardwareName'>, string]>([
+    ['its Azure link', { persistentName: '/dev/disk/azure/scsi1/lun0', hardwareName: '/dev/disk/by-id/wwn-0x1' }, '/dev/disk/azure/scsi1/lun0'],
+    ['its hardware name without one', { hardwareName: '/dev/disk/by-id/virtio-data' }, '/dev/disk/by-id/virtio-data'],
+    ['this boot\'s kernel name without either', {}, '/dev/vdb'],
+  ])('%s', (_, p, want) => {
+    expect(decryptingDevice(p, '/dev/vdb')).toBe(want);
+  });
+});
+
+function sweep(name: string, prepare: (m: Machine) => Promise<void>, op: EncryptionOperation, check: (m: Machine) => void, rename: Record<string, string> = {}) {
   it(name, async () => {
     const probe = new Machine();
     await prepare(probe);
@@ -105,7 +155,7 @@ function sweep(name: string, prepare: (m: Machine) => Promise<void>, op: Encrypt
         if (!m.dead) continue;
         m.crashAt = 0;
         m.dead = false;
-        if (reboot) m.reboot();
+        if (reboot) m.reboot(rename);
         const r = await operate(m, op, journal);
         expect(r.status, `crash at ${k} (${probe.calls[k - 1]!.file} ${probe.calls[k - 1]!.args.join(' ')}), reboot ${reboot}: ${r.message}`).toBe('success');
         check(m);
@@ -133,19 +183,58 @@ describe('DisableEncryption', () => {
     const r = await operate(m, 'EnableEncryption', memoryJournal('EnableEncryption', 7));
     expect(r.status).toBe('success');
   };
-  sweep('decrypts online with the exported header, restores fstab, drops crypttab, survives a crash after any command', prepare, 'DisableEncryption', (m) => {
+  const decrypted = (m: Machine) => {
     const d = m.disks[0]!;
     expect(m.damage).toEqual([]);
     expect(d.luks?.finished).toBe(true);
     expect(d.fs?.uuid).toBe('fs-0-0000');
     expect(d.fs?.data).toBe('data-of-0');
     expect(d.fs?.bytes).toBe(d.size);
-    expect(m.mounts.get('/data')).toBe('/dev/sdc');
+    expect(m.mounts.get('/data')).toBe(d.path);
     expect(m.fstab()).toContain(FSTAB0);
     expect(m.fstab()).not.toContain('/dev/mapper/');
     expect(m.crypttab()).not.toContain('ade-');
     expect(m.mappings.size).toBe(0);
     const hdr = m.calls.find((c) => c.args.includes('--decrypt'))!;
     expect(hdr.args).toContain('--header');
+  };
+  sweep('decrypts online with the exported header, restores fstab, drops crypttab, survives a crash after any command', prepare, 'DisableEncryption', decrypted);
+
+  // No Azure udev rules (the lab's virtio disks, other clouds): the by-id name is all that finds the
+  // volume once its header is exported, and the reboot may hand its kernel name to another disk.
+  const withoutAzureLinks = async (m: Machine) => {
+    m.azureLinks = false;
+    const d = m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 });
+    d.id = 'virtio-data0';
+    const r = await operate(m, 'EnableEncryption', memoryJournal('EnableEncryption', 7));
+    expect(r.status).toBe('success');
+  };
+  sweep('without Azure links: found again by its hardware name after a crash after any command, and a reboot that renames it', withoutAzureLinks, 'DisableEncryption', decrypted, { sdc: 'sdh' });
+
+  it('without Azure links: the decrypting crypttab line names the hardware, so boot reopens a renamed disk', async () => {
+    const probe = new Machine();
+    await withoutAzureLinks(probe);
+    const start = probe.calls.length;
+    await operate(probe, 'DisableEncryption');
+    const k = probe.calls.findIndex((c, i) => i >= start && c.args.includes('--resume-only')) + 1;
+    const m = new Machine();
+    await withoutAzureLinks(m);
+    const d: Disk = m.disks[0]!;
+    const mapper = `ade-${d.luks!.uuid}`;
+    m.crashAt = k;
+    const journal = memoryJournal('DisableEncryption', 8, () => m.dead);
+    await expect(operate(m, 'DisableEncryption', journal)).rejects.toBeInstanceOf(Crash);
+    expect(d.luks!.done).toBeGreaterThan(0);
+    expect(d.luks!.header).toBeDefined();
+    expect(m.crypttab()).toMatch(new RegExp(`^${mapper} /dev/disk/by-id/virtio-data0 \\S+ luks,nofail,headless=true,header=`, 'm'));
+    expect(Object.values(journal.j.volumes ?? {})[0]).toMatchObject({ hardwareName: '/dev/disk/by-id/virtio-data0', device: '/dev/sdc' });
+    m.crashAt = 0;
+    m.dead = false;
+    m.reboot({ sdc: 'sdh' });
+    expect(m.mappings.get(mapper)).toBe('/dev/sdh'); // systemd-cryptsetup opened it through the by-id name
+    const r = await operate(m, 'DisableEncryption', journal);
+    expect(r.status, r.message).toBe('success');
+    decrypted(m);
+    expect(m.mounts.get('/data')).toBe('/dev/sdh');
   });
 });
