@@ -128,7 +128,9 @@ export function writeBoot(v: VolumeRun, change: (t: BootTexts) => BootTexts): vo
 /**
  * Runs the reencryption the metadata describes to its end, online when the mapping is active. Progress is
  * polled from the LUKS2 metadata (the segments say how much is done). A crash can leave a hotzone that
- * must be recovered first: cryptsetup says so, we run `repair`, then resume once more.
+ * must be recovered first: cryptsetup says so, we run `repair`, then resume once more. The stop signal
+ * reaches cryptsetup itself: a run of hours stops at its next hotzone, not at the end, and the step ends
+ * in Stopped, so the journal stays as it was and the next enable resumes from the metadata.
  */
 export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: { header?: string; offline?: boolean } = {}): Promise<void> {
   const cs = v.tools.cs;
@@ -146,14 +148,25 @@ export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: { hea
       if (done !== undefined) { v.save({ doneBytes: done }); v.progress(); }
     }).catch(() => undefined).finally(() => { polling = false; });
   }, v.pollMs);
+  const resume = async () => {
+    if (v.signal.aborted) throw new Stopped();
+    try {
+      await cs.resume(v.device, key, { ...o, signal: v.signal });
+    } catch (e) {
+      // Interrupted on request, not failed: its non-zero exit must not become the volume's error.
+      if (!v.signal.aborted) throw e;
+      v.log.info(`${v.device}: reencryption interrupted on request; the next enable resumes it`);
+      throw new Stopped();
+    }
+  };
   try {
     try {
-      await cs.resume(v.device, key, o);
+      await resume();
     } catch (e) {
       if (!(e instanceof CryptsetupError) || !e.needsRepair) throw e;
       v.log.warn(`${v.device}: reencryption needs recovery after an interruption; running cryptsetup repair`);
       await cs.repair(v.device, key, o.header ? { header: o.header } : {});
-      await cs.resume(v.device, key, o);
+      await resume();
     }
   } finally {
     clearInterval(timer);

@@ -56,8 +56,8 @@ export interface ReencryptOptions {
 }
 
 export function cryptsetup(run: Runner) {
-  const must = async (action: string, args: string[], key?: Buffer): Promise<string> => {
-    const r = await run('cryptsetup', args, key ? { input: key } : {});
+  const must = async (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> => {
+    const r = await run('cryptsetup', args, { ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
     if (r.exitCode !== 0) throw new CryptsetupError(action, r.exitCode, r.stderr);
     return r.stdout;
   };
@@ -95,9 +95,15 @@ export function cryptsetup(run: Runner) {
     initDecrypt(device: string, key: Buffer, o: { header: string; offline?: boolean }): Promise<string> {
       return must('reencrypt --decrypt --init-only', ['reencrypt', '--decrypt', '--init-only', ...opts(o), '--key-file', '-', '--batch-mode', device], key);
     },
-    /** Runs (or continues) whatever reencryption the metadata describes, to the end. */
-    resume(device: string, key: Buffer, o: ReencryptOptions = {}): Promise<string> {
-      return must('reencrypt --resume-only', ['reencrypt', '--resume-only', ...opts(o), '--key-file', '-', '--batch-mode', device], key);
+    /**
+     * Runs (or continues) whatever reencryption the metadata describes, to the end, or until `signal`
+     * aborts: cryptsetup then finishes the hotzone in flight, leaves the metadata consistent for the
+     * next resume, and exits non-zero (a CryptsetupError the caller tells apart by its signal). A SIGTERM
+     * while it is still starting (cryptsetup 2.6 clears its interrupt flag when the reencryption loop
+     * begins) is lost and the run goes on to the end; callers check the signal again afterwards.
+     */
+    resume(device: string, key: Buffer, o: ReencryptOptions & { signal?: AbortSignal } = {}): Promise<string> {
+      return must('reencrypt --resume-only', ['reencrypt', '--resume-only', ...opts(o), '--key-file', '-', '--batch-mode', device], key, o.signal);
     },
     /** Replays cryptsetup's own hotzone recovery after a crash. */
     repair(device: string, key: Buffer, o: { header?: string } = {}): Promise<string> {

@@ -9,6 +9,12 @@ export interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /**
+   * Aborting sends the child SIGTERM and waits for it to exit by itself (no SIGKILL follows): cryptsetup
+   * ends a reencryption at a hotzone boundary with consistent metadata, where SIGKILL would leave a
+   * hotzone that needs `repair`. The result is the child's own exit (non-zero when it was interrupted).
+   */
+  signal?: AbortSignal;
 }
 export type Runner = (file: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
@@ -28,6 +34,7 @@ export const run: Runner = async (file, args, opts = {}) => {
     extendEnv: false,
     cwd: opts.cwd,
     timeout: opts.timeoutMs,
+    ...(opts.signal ? { cancelSignal: opts.signal, forceKillAfterDelay: false } : {}),
     reject: false,
     stripFinalNewline: false,
     encoding: 'utf8',

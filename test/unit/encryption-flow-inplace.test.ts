@@ -7,6 +7,7 @@ import type { Report } from '../../src/extension/status.ts';
 import type { EncryptionOperation } from '../../src/extension/types.ts';
 import { runDataOperation } from '../../src/encryption/data.ts';
 import { volumeProgress } from '../../src/encryption/volume-journal.ts';
+import { Stopped } from '../../src/encryption/steps.ts';
 import { Crash, Machine, MiB, isMutating, memoryJournal } from '../helpers/encryption-flow-fake.ts';
 
 const FSTAB0 = 'UUID=fs-0-0000 /data ext4 defaults,nofail 0 2';
@@ -17,12 +18,12 @@ function setup(): Machine {
   return m;
 }
 
-async function operate(m: Machine, op: EncryptionOperation, journal = memoryJournal(op)) {
+async function operate(m: Machine, op: EncryptionOperation, journal = memoryJournal(op), signal = new AbortController().signal) {
   const escrowed: string[] = [];
   const reports: Report[] = [];
   const report = await runDataOperation({
     settings: { operation: op, volumeType: 'Data', identity: { kind: 'system' }, keyVaultUrl: 'https://v.vault.azure.net/' },
-    journal, log: memoryLogger(), run: m.runner(), signal: new AbortController().signal,
+    journal, log: memoryLogger(), run: m.runner(), signal,
     escrow: async (vol) => {
       const passphrase = Buffer.from(`secret-pass-${escrowed.length}-${vol.fileName}`);
       escrowed.push(passphrase.toString());
@@ -129,6 +130,37 @@ describe('EnableEncryption in place', () => {
       expectEncrypted(m);
       if (!reboot) expect(m.calls.some((c) => c.file === 'cryptsetup' && c.args[0] === 'repair')).toBe(true);
     }
+  });
+
+  it('a stop request reaches the running reencryption: it ends at a hotzone, Stopped, the journal left to resume', async () => {
+    const m = setup();
+    m.hotzoneBytes = 16 * MiB;
+    const stop = new AbortController();
+    let hotzones = 0;
+    m.onHotzone = () => { if (++hotzones === 3) stop.abort(); }; // SIGTERM to the worker, 3 hotzones in
+    const journal = memoryJournal('EnableEncryption');
+    await expect(operate(m, 'EnableEncryption', journal, stop.signal)).rejects.toBeInstanceOf(Stopped);
+    const l = m.disks[0]!.luks!;
+    const total = m.disks[0]!.size - 16 * MiB;
+    expect(l.mode).toBe('encrypt'); // still in progress: cryptsetup stopped, it did not run to the end
+    expect(l.done).toBe(3 * 16 * MiB);
+    expect(l.done).toBeLessThan(total);
+    expect(l.needsRepair).toBe(false);
+    const resumes = m.calls.filter((c) => c.args.includes('--resume-only'));
+    expect(resumes.map((c) => c.signalled)).toEqual([true]);
+    const p = Object.values(volumeProgress(journal.j))[0]!;
+    expect(p.done).toBe(false);
+    expect(p.error).toBeUndefined();
+    expect(p.step).toBe('boot'); // the last step that completed; 'reencrypt' runs again
+    expect(m.calls.some((c) => c.file === 'resize2fs' && c.args[0]!.startsWith('/dev/mapper/'))).toBe(false);
+
+    // The next enable (the worker restarted) resumes from the metadata, with no repair needed.
+    m.onHotzone = undefined;
+    const again = await operate(m, 'EnableEncryption', journal);
+    expect(again.report.status, again.report.message).toBe('success');
+    expectEncrypted(m);
+    expect(m.calls.some((c) => c.file === 'cryptsetup' && c.args[0] === 'repair')).toBe(false);
+    expect(Object.values(volumeProgress(journal.j))[0]!.done).toBe(true);
   });
 
   it('reports progress with a percentage while the reencryption runs', async () => {
