@@ -73,14 +73,17 @@ describe('readSystemVolumes', () => {
     expect(summarize(vs)).toEqual({ os: 'NotEncrypted', data: 'NotEncrypted' });
   });
 
+  /** The lab guest mid-encryption: lsblk, findmnt and blkid as seen there, /dev/vde's reencryption killed half-way. */
+  const labRunner = () => fakeRunner({
+    [LSBLK]: ok(fx('blockdev/lab-lsblk.json')),
+    [FINDMNT]: ok(fx('blockdev/lab-findmnt.json')),
+    'blkid -o export': ok(fx('blockdev/lab-blkid.txt')),
+    'cryptsetup luksDump --dump-json-metadata /dev/vde': ok(fx('luks/luks2-reencrypt-killed.json')),
+  });
+
   it('lab: empty root (no fstab, no udev links), blkid fills lsblk gaps, luksDump shows reencryption', async () => {
     const root = fakeRoot({}, {});
-    const run = fakeRunner({
-      [LSBLK]: ok(fx('blockdev/lab-lsblk.json')),
-      [FINDMNT]: ok(fx('blockdev/lab-findmnt.json')),
-      'blkid -o export': ok(fx('blockdev/lab-blkid.txt')),
-      'cryptsetup luksDump --dump-json-metadata /dev/vde': ok(fx('luks/luks2-reencrypt-killed.json')),
-    });
+    const run = labRunner();
     const vs = await readSystemVolumes(run, root);
     expect(vs.find((v) => v.kname === 'vdb')!.role).toBe('bek');
     expect(summarize(vs)).toEqual({ os: 'NotEncrypted', data: 'EncryptionInProgress' });
@@ -91,12 +94,7 @@ describe('readSystemVolumes', () => {
       'dev/disk/by-id/virtio-data': '../../vdc', 'dev/disk/by-id/virtio-data2-part1': '../../vdd1', 'dev/disk/by-id/virtio-data3': '../../vde',
       'dev/disk/by-id/dm-name-data3': '../../dm-0', 'dev/disk/by-id/dm-uuid-CRYPT-LUKS2-cce6c401fbaf4eda88288c05fb5c814b-data3': '../../dm-0',
     });
-    const run = fakeRunner({
-      [LSBLK]: ok(fx('blockdev/lab-lsblk.json')),
-      [FINDMNT]: ok(fx('blockdev/lab-findmnt.json')),
-      'blkid -o export': ok(fx('blockdev/lab-blkid.txt')),
-      'cryptsetup luksDump --dump-json-metadata /dev/vde': ok(fx('luks/luks2-reencrypt-killed.json')),
-    });
+    const run = labRunner();
     const vs = await readSystemVolumes(run, root);
     expect(vs.filter((v) => v.role === 'data').map((v) => [v.kname, v.hardwareName ?? null])).toEqual([
       ['vdc', '/dev/disk/by-id/virtio-data'], ['vdd1', '/dev/disk/by-id/virtio-data2-part1'], ['vde', '/dev/disk/by-id/virtio-data3'], ['dm-0', null],
