@@ -87,6 +87,18 @@ function decryptImage(luksImg: string, meta: LuksMetadata, vk: Buffer, out: stri
   closeSync(fout);
 }
 
+/** The plaintext of a LUKS2 image, decrypted in userspace with its volume key, as <dir>/<name>. */
+async function plainCopy(luksImg: string, meta: LuksMetadata, name: string): Promise<string> {
+  const vkFile = join(dir, `${name}.vk`);
+  rmSync(vkFile, { force: true });
+  await run('cryptsetup', ['luksDump', '--dump-volume-key', '--volume-key-file', vkFile, '--batch-mode', '--key-file', '-', luksImg], { input: key });
+  const vk = readFileSync(vkFile);
+  rmSync(vkFile);
+  const plain = join(dir, name);
+  decryptImage(luksImg, meta, vk, plain);
+  return plain;
+}
+
 async function checkFiles(plainImg: string): Promise<void> {
   const fsck = await run('e2fsck', ['-f', '-n', plainImg]);
   expect(fsck.exitCode, fsck.stdout + fsck.stderr).toBe(0);
@@ -155,13 +167,7 @@ describe('in-place encryption of an ext4 image with the adapter, killed and resu
     expect(meta.keyslots[0]!.keySize).toBe(64);
     expect(meta.keyslots[0]!.kdf?.type).toBe('pbkdf2');
 
-    const vkFile = join(dir, 'vk.bin');
-    rmSync(vkFile, { force: true });
-    await run('cryptsetup', ['luksDump', '--dump-volume-key', '--volume-key-file', vkFile, '--batch-mode', '--key-file', '-', img], { input: key });
-    const vk = readFileSync(vkFile);
-    rmSync(vkFile);
-    const plain = join(dir, 'plain.img');
-    decryptImage(img, meta, vk, plain);
+    const plain = await plainCopy(img, meta, 'plain.img');
     await checkFiles(plain);
     rmSync(plain);
   });
@@ -266,13 +272,7 @@ describe('a stop request during the reencryption (the worker\'s SIGTERM, passed 
     expect(meta.segments).toHaveLength(1);
     expect(meta.segments[0]).toMatchObject({ type: 'crypt', offset: 16 * MiB, encryption: 'aes-xts-plain64' });
 
-    const vkFile = join(dir, 'stop-vk.bin');
-    rmSync(vkFile, { force: true });
-    await run('cryptsetup', ['luksDump', '--dump-volume-key', '--volume-key-file', vkFile, '--batch-mode', '--key-file', '-', stopImg], { input: key });
-    const vk = readFileSync(vkFile);
-    rmSync(vkFile);
-    const plain = join(dir, 'stop-plain.img');
-    decryptImage(stopImg, meta, vk, plain);
+    const plain = await plainCopy(stopImg, meta, 'stop-plain.img');
     rmSync(stopImg);
     expect(shaPrefix(plain, kept)).toBe(want);
     rmSync(plain);
