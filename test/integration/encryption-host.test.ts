@@ -148,15 +148,12 @@ describe('in-place encryption of an ext4 image with the adapter, killed and resu
       await expect(killer.resume(img, key, { offline: true })).rejects.toThrow(/exit 137/);
       expect(killed.at).toBeDefined();
       kills.push(killed.at!);
-      // cryptsetup's own recovery, then carry on: the next kill or the end.
-      const again = await run('cryptsetup', ['reencrypt', '--resume-only', '--force-offline-reencrypt', '--batch-mode', '--key-file', '-', img], { input: key });
-      if (again.exitCode !== 0) {
-        expect(again.stderr).toMatch(/repair/i);
-        await cs.repair(img, key);
-      } else break;
+      // cryptsetup's own recovery of the hotzone in flight (nothing to do when the kill fell between two),
+      // then on to the next kill. (A plain resume here would run to the end whenever no recovery was due.)
+      await cs.repair(img, key);
       expect((await cs.dump(img))!.reencryptInProgress).toBe(true);
     }
-    expect(kills.length).toBeGreaterThanOrEqual(2);
+    expect(kills.length).toBe(3);
     expect(new Set(kills).size).toBe(kills.length);
     if ((await cs.dump(img))!.reencryptInProgress) await cs.resume(img, key, { offline: true });
 
