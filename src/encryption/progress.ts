@@ -8,8 +8,15 @@ const DONE: Record<VolumeProgress['action'], string> = { inplace: 'Encrypted', f
 
 export interface Rate { startedAt: number; startBytes: number }
 
+/**
+ * A volume waiting its turn to be encrypted, or whose escrow failed, is still NotEncrypted: until its key
+ * is escrowed (the first step) nothing on it is touched, so no secret and no step done means exactly that.
+ */
+const untouched = (p: VolumeProgress) => p.action !== 'decrypt' && !p.done && !p.step && !p.secretUrl;
+
 export function volumeRow(p: VolumeProgress, now: number, rate?: Rate): VolumeDetail {
-  const row: VolumeDetail = { device: p.persistentName ?? p.device, mountpoint: p.mountpoint, state: p.done ? DONE[p.action] : IN_PROGRESS[p.action] };
+  const state = p.done ? DONE[p.action] : untouched(p) ? 'NotEncrypted' : IN_PROGRESS[p.action];
+  const row: VolumeDetail = { device: p.persistentName ?? p.device, mountpoint: p.mountpoint, state };
   if (p.secretUrl && p.action !== 'decrypt') row.secretUrl = p.secretUrl;
   if (p.error) row.code = p.error.code;
   if (!p.done && p.totalBytes && p.doneBytes !== undefined) {
