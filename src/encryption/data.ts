@@ -16,7 +16,7 @@ import { mounts } from '../system/mount.ts';
 import { sysFiles, volumeRecords } from '../system/sysfiles.ts';
 import { checkDataPrereqs, type VolumeFacts } from '../prereq/data-volumes.ts';
 import type { Volume } from './discovery.ts';
-import { locate, planData, type PlannedVolume } from './plan.ts';
+import { locate, planData, steadiestName, type PlannedVolume } from './plan.ts';
 import { progressReport, dataState, volumeRow, type Rate } from './progress.ts';
 import { DECRYPT_STEPS } from './decrypt.ts';
 import { FORMAT_STEPS } from './format.ts';
@@ -125,7 +125,7 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
 async function runVolume(a: PlannedVolume, volumes: readonly Volume[], tools: Tools, deps: DataDeps, entries: Map<string, VolumeProgress>, rates: Map<string, Rate>, report: () => void): Promise<void> {
   const p0 = entries.get(a.id)!;
   const vol = a.volume ?? locate(p0, volumes);
-  if (!vol) throw new AdeError('VolumeVanished', { device: p0.persistentName ?? p0.hardwareName ?? p0.device, uuid: p0.luksUuid, action: p0.action });
+  if (!vol) throw new AdeError('VolumeVanished', { device: steadiestName(p0, p0.device), uuid: p0.luksUuid, action: p0.action });
   const now = deps.now ?? Date.now;
   const v: VolumeRun = {
     id: a.id, p: { ...p0, device: vol.device }, device: vol.device, seq: deps.journal.get().seq, tools,

@@ -6,7 +6,7 @@
 // plain device, grow the file system into the freed header area, delete the header and the record.
 import { existsSync, rmSync } from 'node:fs';
 import { encryptedBoot, plainBoot } from './boot.ts';
-import type { VolumeProgress } from './volume-journal.ts';
+import { steadiestName } from './plan.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
 
 const header = (v: VolumeRun) => v.tools.records.headerPath(v.p.mapperName);
@@ -52,14 +52,8 @@ async function releaseFromSystemd(v: VolumeRun): Promise<void> {
   await v.tools.mnt.stopUnit(unit);
 }
 
-/**
- * During decryption the data device has no LUKS UUID left: name it by its LUN link, else by its hardware
- * name, else (no udev links at all) by this boot's kernel path, which a reboot may give to another disk.
- */
-export function decryptingDevice(p: Pick<VolumeProgress, 'persistentName' | 'hardwareName'>, device: string): string {
-  return p.persistentName ?? p.hardwareName ?? device;
-}
-const decryptingBoot = (v: VolumeRun) => writeBoot(v, (t) => encryptedBoot(t, v.p, { options: [`header=${header(v)}`], device: decryptingDevice(v.p, v.device) }));
+/** During decryption the data device has no LUKS UUID left: crypttab names it by its steadiest name. */
+const decryptingBoot = (v: VolumeRun) => writeBoot(v, (t) => encryptedBoot(t, v.p, { options: [`header=${header(v)}`], device: steadiestName(v.p, v.device) }));
 
 export const DECRYPT_STEPS: readonly Step[] = [
   { name: 'key', async run(v) { if (!(await finished(v))) { await needKey(v); writeRecord(v, 'decrypting'); } } },

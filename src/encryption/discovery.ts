@@ -37,11 +37,9 @@ export interface Volume {
   /** A name that survives reboots and re-attach: /dev/disk/azure/scsi1/lun0-part1, /dev/mapper/x, /dev/disk/by-uuid/… */
   persistentName?: string;
   /**
-   * /dev/disk/by-id/… from the hardware's identity (WWN, serial), never from the content: it survives
-   * reboots, encryption and decryption alike. The first of hardwareNames.
+   * /dev/disk/by-id/… names from the hardware's identity (WWN, serial), never from the content: they survive
+   * reboots, encryption and decryption alike. Best first; a name recorded on an earlier boot may not be first now.
    */
-  hardwareName?: string;
-  /** Every such by-id name of this device, best first (a name recorded on an earlier boot may not be first now). */
   hardwareNames?: string[];
   /** Data-disk LUN of its disk, from /dev/disk/azure/scsi1/lunN. */
   lun?: number;
@@ -284,7 +282,7 @@ export function classifyVolumes(input: DiscoveryInput): Volume[] {
       device: d.path, kname: d.kname, name: d.name, type: d.type,
       disk: byK.get(diskK)!.path,
       ...(persistentName ? { persistentName } : {}),
-      ...(hardwareNames.length > 0 ? { hardwareName: hardwareNames[0]!, hardwareNames } : {}),
+      ...(hardwareNames.length > 0 ? { hardwareNames } : {}),
       ...(lun !== undefined ? { lun } : {}),
       role,
       ...(fstype ? { fstype } : {}),

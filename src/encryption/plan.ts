@@ -43,6 +43,14 @@ export function locate(p: Pick<VolumeProgress, 'persistentName' | 'hardwareName'
     ?? (p.fsUuid ? raw.find((v) => v.uuid === p.fsUuid) : undefined);
 }
 
+/**
+ * The name of an entry's device that least depends on this boot: its Azure LUN link, else its hardware name,
+ * else (no udev links at all) this boot's kernel path, which a reboot may give to another disk.
+ */
+export function steadiestName(p: Pick<VolumeProgress, 'persistentName' | 'hardwareName'>, device: string): string {
+  return p.persistentName ?? p.hardwareName ?? device;
+}
+
 const AZURE_LINK = /^\/dev\/disk\/azure\/scsi(\d+)\/lun(\d+)(?:-part(\d+))?$/;
 
 /**
@@ -64,7 +72,8 @@ export function keyFileName(v: Volume, used: Set<string>): string {
  * recorded, and a decryption needs one before the device loses its LUKS UUID.
  */
 function withHardwareName(p: VolumeProgress, v: Volume | undefined): VolumeProgress {
-  return v?.hardwareName && v.hardwareName !== p.hardwareName ? { ...p, hardwareName: v.hardwareName } : p;
+  const name = v?.hardwareNames?.[0];
+  return name && name !== p.hardwareName ? { ...p, hardwareName: name } : p;
 }
 
 function newProgress(v: Volume, action: VolumeAction, luksUuid: string, fileName: string): VolumeProgress {
@@ -72,7 +81,7 @@ function newProgress(v: Volume, action: VolumeAction, luksUuid: string, fileName
   return {
     action, device: v.device,
     ...(v.persistentName && AZURE_LINK.test(v.persistentName) ? { persistentName: v.persistentName } : {}),
-    ...(v.hardwareName ? { hardwareName: v.hardwareName } : {}),
+    ...(v.hardwareNames?.[0] ? { hardwareName: v.hardwareNames[0] } : {}),
     ...(v.uuid ? { fsUuid: v.uuid } : {}),
     luksUuid, mapperName: `ade-${luksUuid}`, mountpoint: v.mountpoint!, fstype: v.fstype!,
     fstab: { spec: e.spec, file: e.file, vfstype: e.vfstype, mntops: [...e.mntops], freq: e.freq, passno: e.passno },

@@ -96,7 +96,7 @@ describe('readSystemVolumes', () => {
     });
     const run = labRunner();
     const vs = await readSystemVolumes(run, root);
-    expect(vs.filter((v) => v.role === 'data').map((v) => [v.kname, v.hardwareName ?? null])).toEqual([
+    expect(vs.filter((v) => v.role === 'data').map((v) => [v.kname, v.hardwareNames?.[0] ?? null])).toEqual([
       ['vdc', '/dev/disk/by-id/virtio-data'], ['vdd1', '/dev/disk/by-id/virtio-data2-part1'], ['vde', '/dev/disk/by-id/virtio-data3'], ['dm-0', null],
     ]);
   });

@@ -200,19 +200,21 @@ describe('classifyVolumes: hardware names (/dev/disk/by-id, never content-derive
   ];
   it.each(rows)('%s', (_, byId, want) => {
     const vs = classifyVolumes({ devices, mounts: [], fstab: [], ...(byId ? { byId } : {}) });
-    const got = Object.fromEntries(Object.keys(want).map((k) => [k, vs.find((v) => v.kname === k)!.hardwareName]));
+    const got = Object.fromEntries(Object.keys(want).map((k) => [k, vs.find((v) => v.kname === k)!.hardwareNames?.[0]]));
     expect(got).toEqual(Object.fromEntries(Object.entries(want).map(([k, n]) => [k, n && `/dev/disk/by-id/${n}`])));
   });
 
   it('lists every hardware name best first and leaves persistentName as it was', () => {
     const vs = classifyVolumes({ devices, mounts: [], fstab: [], byId: { 'ata-WDC_WD10_WD-123': '/dev/sdb', 'scsi-35000c500a1b2c3d4': '/dev/sdb', [WWN]: '/dev/sdb', [`${WWN}-part1`]: '/dev/sdb1' } });
     expect(vs.find((v) => v.kname === 'sdb')!.hardwareNames).toEqual([WWN, 'scsi-35000c500a1b2c3d4', 'ata-WDC_WD10_WD-123'].map((n) => `/dev/disk/by-id/${n}`));
-    expect(vs.find((v) => v.kname === 'sdb1')).toMatchObject({ persistentName: '/dev/disk/by-uuid/fs-b1', hardwareName: `/dev/disk/by-id/${WWN}-part1` });
+    expect(vs.find((v) => v.kname === 'sdb1')).toMatchObject({ persistentName: '/dev/disk/by-uuid/fs-b1', hardwareNames: [`/dev/disk/by-id/${WWN}-part1`] });
   });
 
   it('the Azure VM: LUN links stay the persistent names, the WWN is the hardware name', () => {
     const vs = classifyVolumes(azure({ byId: { 'wwn-0x600224803c2f1e0d9c8b7a6958473625': '/dev/sdc', 'wwn-0x600224803c2f1e0d9c8b7a6958473625-part1': '/dev/sdc1', 'scsi-3600224803c2f1e0d9c8b7a6958473625-part1': '/dev/sdc1' } }));
-    expect(vs.find((v) => v.kname === 'sdc1')).toMatchObject({ persistentName: '/dev/disk/azure/scsi1/lun0-part1', hardwareName: '/dev/disk/by-id/wwn-0x600224803c2f1e0d9c8b7a6958473625-part1' });
+    const sdc1 = vs.find((v) => v.kname === 'sdc1')!;
+    expect(sdc1.persistentName).toBe('/dev/disk/azure/scsi1/lun0-part1');
+    expect(sdc1.hardwareNames?.[0]).toBe('/dev/disk/by-id/wwn-0x600224803c2f1e0d9c8b7a6958473625-part1');
     expect(roles(vs)).toEqual(AZURE_ROLES);
   });
 });

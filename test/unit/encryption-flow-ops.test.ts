@@ -4,8 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../src/extension/log.ts';
 import type { EncryptionOperation } from '../../src/extension/types.ts';
 import { runDataOperation } from '../../src/encryption/data.ts';
-import { locate, planData } from '../../src/encryption/plan.ts';
-import { decryptingDevice } from '../../src/encryption/decrypt.ts';
+import { locate, planData, steadiestName } from '../../src/encryption/plan.ts';
 import type { Volume } from '../../src/encryption/discovery.ts';
 import type { VolumeProgress } from '../../src/encryption/volume-journal.ts';
 import { parsePbkdf } from '../../src/system/cryptsetup.ts';
@@ -111,11 +110,11 @@ describe('locate: the volume a journal entry is about, on a later boot', () => {
   const HW = '/dev/disk/by-id/virtio-data';
   const vol = (over: Partial<Volume>): Volume => ({ device: '/dev/vdz', kname: 'vdz', name: 'vdz', type: 'disk', disk: over.device ?? '/dev/vdz', role: 'data', mountpoints: [], encrypted: false, size: 1, readOnly: false, ...over });
   // Half-way through decryption the device shows neither the LUKS UUID nor the file system's.
-  const decrypting = vol({ device: '/dev/vdc', kname: 'vdc', hardwareName: HW, hardwareNames: [HW] });
+  const decrypting = vol({ device: '/dev/vdc', kname: 'vdc', hardwareNames: [HW] });
   const entry: Pick<VolumeProgress, 'persistentName' | 'hardwareName' | 'luksUuid' | 'fsUuid' | 'device'> = { device: '/dev/vdb', hardwareName: HW, luksUuid: 'luks-1', fsUuid: 'fs-1' };
   const rows: Array<[string, typeof entry, Volume[], string | undefined]> = [
     ['by its hardware name, renamed by the kernel, no UUID left', entry, [vol({ device: '/dev/vdb', kname: 'vdb' }), decrypting], '/dev/vdc'],
-    ['by a hardware name that is no longer its first', entry, [vol({ device: '/dev/vdd', kname: 'vdd', hardwareName: '/dev/disk/by-id/wwn-0x1', hardwareNames: ['/dev/disk/by-id/wwn-0x1', HW] })], '/dev/vdd'],
+    ['by a hardware name that is no longer its first', entry, [vol({ device: '/dev/vdd', kname: 'vdd', hardwareNames: ['/dev/disk/by-id/wwn-0x1', HW] })], '/dev/vdd'],
     ['the Azure link first', { ...entry, persistentName: '/dev/disk/azure/scsi1/lun0' }, [decrypting, vol({ device: '/dev/sdc', kname: 'sdc', persistentName: '/dev/disk/azure/scsi1/lun0' })], '/dev/sdc'],
     ['the hardware name before the LUKS UUID', entry, [vol({ device: '/dev/vde', kname: 'vde', uuid: 'luks-1' }), decrypting], '/dev/vdc'],
     ['then the LUKS UUID (no hardware name recorded)', { ...entry, hardwareName: undefined }, [decrypting, vol({ device: '/dev/vde', kname: 'vde', uuid: 'luks-1' })], '/dev/vde'],
@@ -133,7 +132,7 @@ describe('the decrypting crypttab line names the device by', () => {
     ['its hardware name without one', { hardwareName: '/dev/disk/by-id/virtio-data' }, '/dev/disk/by-id/virtio-data'],
     ['this boot\'s kernel name without either', {}, '/dev/vdb'],
   ])('%s', (_, p, want) => {
-    expect(decryptingDevice(p, '/dev/vdb')).toBe(want);
+    expect(steadiestName(p, '/dev/vdb')).toBe(want);
   });
 });
 
