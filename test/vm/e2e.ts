@@ -138,6 +138,9 @@ export class GuestExtension {
     const ext = new GuestExtension(vm, agent, az.guestEnv);
     const installed = JSON.parse(await vm.run(`${agent} install-package /opt/lab/${path.basename(zip)}`)) as { dir: string };
     if (installed.dir !== EXT_DIR) throw new Error(`package unpacked to ${installed.dir}, expected ${EXT_DIR}`);
+    // On a VM the package was unpacked long before any power cut; here a cut can come seconds later, and
+    // ext4 would lose the unpacked files still in its write-back cache (HandlerManifest.json read back empty).
+    await vm.run('sync');
     return ext;
   }
 
@@ -153,14 +156,22 @@ export class GuestExtension {
 
   /** `run <op>` (install, enable, disable, ...) with the agent's environment plus the fake's configuration. */
   async run(op: string): Promise<RunResult> {
-    const r = await this.vm.exec(`${this.envPrefix()} ${this.agent} run ${op}`, { timeoutMs: 900_000 });
-    return JSON.parse(r.stdout) as RunResult;
+    return this.agentCall(`run ${op}`);
   }
 
   /** What the agent does after each boot: enable with the newest settings' sequence number. */
   async boot(): Promise<RunResult> {
-    const r = await this.vm.exec(`${this.envPrefix()} ${this.agent} boot`, { timeoutMs: 900_000 });
-    return JSON.parse(r.stdout) as RunResult;
+    return this.agentCall('boot');
+  }
+
+  /** The agent prints its result as JSON; anything else (it crashed, the guest broke) is shown as it came. */
+  private async agentCall(args: string): Promise<RunResult> {
+    const r = await this.vm.exec(`${this.envPrefix()} ${this.agent} ${args}`, { timeoutMs: 900_000 });
+    try {
+      return JSON.parse(r.stdout) as RunResult;
+    } catch {
+      throw new Error(`the guest agent's "${args}" exited ${r.code} without a result\n--- stdout ---\n${r.stdout.slice(-2000)}\n--- stderr ---\n${r.stderr.slice(-2000)}`);
+    }
   }
 
   /** The raw status file of a sequence number (no agent process: cheap enough to poll). */
