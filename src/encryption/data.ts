@@ -43,8 +43,13 @@ export interface DataDeps {
   stateDir: string;
   /** Defaults to readSystemVolumes(run, root). */
   discover?: () => Promise<Volume[]>;
-  /** How often reencryption progress is polled (default 15 s, ADE's rate). */
+  /**
+   * How often reencryption progress is read from the LUKS2 metadata (default 5 s), and how often the
+   * status is rewritten whatever the worker is doing (default 5 s): the portal sees a fresh percent, ETA
+   * and timestamp at least every 10 s, during a long fsck or shrink as much as during the reencryption.
+   */
   pollMs?: number;
+  heartbeatMs?: number;
   newUuid?: () => string;
   now?: () => number;
 }
@@ -92,18 +97,25 @@ export async function runDataOperation(deps: DataDeps): Promise<Report> {
   report();
 
   let failure: AdeError | undefined;
-  for (const a of plan.act) {
-    try {
-      await runVolume(a, volumes, tools, deps, entries, rates, report);
-    } catch (e) {
-      if (e instanceof Stopped || deps.signal.aborted) throw e;
-      const err = e instanceof AdeError ? e : new AdeError('EncryptionFailed', { device: a.progress.device, cause: e instanceof Error ? e.message : String(e), log: log.path ?? 'the extension log' }, { cause: e });
-      log.error(`${a.progress.device}: ${err.message}`, { code: err.code });
-      const p = { ...entries.get(a.id)!, error: { code: err.code, message: err.message } };
-      entries.set(a.id, p);
-      saveProgress(deps.journal, a.id, p);
-      failure ??= err;
+  // A failed write here (disk full) must not kill the worker: the next step or beat writes again.
+  const beat = () => { try { report(); } catch (e) { log.warn(`status not refreshed: ${e instanceof Error ? e.message : String(e)}`); } };
+  const heartbeat = setInterval(beat, deps.heartbeatMs ?? 5_000);
+  try {
+    for (const a of plan.act) {
+      try {
+        await runVolume(a, volumes, tools, deps, entries, rates, report);
+      } catch (e) {
+        if (e instanceof Stopped || deps.signal.aborted) throw e;
+        const err = e instanceof AdeError ? e : new AdeError('EncryptionFailed', { device: a.progress.device, cause: e instanceof Error ? e.message : String(e), log: log.path ?? 'the extension log' }, { cause: e });
+        log.error(`${a.progress.device}: ${err.message}`, { code: err.code });
+        const p = { ...entries.get(a.id)!, error: { code: err.code, message: err.message } };
+        entries.set(a.id, p);
+        saveProgress(deps.journal, a.id, p);
+        failure ??= err;
+      }
     }
+  } finally {
+    clearInterval(heartbeat);
   }
   const all = [...entries.values()];
   const rows = all.map((p) => volumeRow(p, now()));
@@ -136,7 +148,7 @@ async function runVolume(a: PlannedVolume, volumes: readonly Volume[], tools: To
       entries.set(a.id, v.p);
       saveProgress(deps.journal, a.id, v.p);
     },
-    progress: report, log: deps.log, signal: deps.signal, pollMs: deps.pollMs ?? 15_000,
+    progress: report, log: deps.log, signal: deps.signal, pollMs: deps.pollMs ?? 5_000,
   };
   try {
     await runSteps(STEPS[v.p.action], v);

@@ -18,20 +18,21 @@ function setup(): Machine {
   return m;
 }
 
-async function operate(m: Machine, op: EncryptionOperation, journal = memoryJournal(op), signal = new AbortController().signal) {
+async function operate(m: Machine, op: EncryptionOperation, journal = memoryJournal(op), signal = new AbortController().signal, o: { escrowDelayMs?: number; heartbeatMs?: number } = {}) {
   const escrowed: string[] = [];
   const reports: Report[] = [];
   const report = await runDataOperation({
     settings: { operation: op, volumeType: 'Data', identity: { kind: 'system' }, keyVaultUrl: 'https://v.vault.azure.net/' },
     journal, log: memoryLogger(), run: m.runner(), signal,
     escrow: async (vol) => {
+      if (o.escrowDelayMs) await new Promise((r) => setTimeout(r, o.escrowDelayMs));
       const passphrase = Buffer.from(`secret-pass-${escrowed.length}-${vol.fileName}`);
       escrowed.push(passphrase.toString());
       m.calls.push({ file: 'escrow', args: [vol.fileName] });
       return { passphrase, secretUrl: `https://v.vault.azure.net/secrets/s${escrowed.length}/1` };
     },
     keyVolume: m.keyVolume(), progress: (r) => reports.push(r), root: m.root, stateDir: m.stateDir,
-    discover: async () => m.volumes(), pollMs: 5, newUuid: m.newUuid,
+    discover: async () => m.volumes(), pollMs: 5, newUuid: m.newUuid, ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
   });
   return { report, escrowed, reports, journal };
 }
@@ -62,6 +63,17 @@ function expectSecretsOnlyOnStdin(m: Machine, secrets: string[]) {
 }
 
 describe('EnableEncryption in place', () => {
+  it('rewrites the status on a heartbeat while a step runs long (here a slow escrow), and not after the end', async () => {
+    const m = setup();
+    const { reports } = await operate(m, 'EnableEncryption', undefined, undefined, { escrowDelayMs: 300, heartbeatMs: 20 });
+    // Step boundaries alone give one report per step; the beats add several while the escrow waits.
+    const beforeEscrow = reports.filter((r) => r.volumes?.[0]?.state === 'NotEncrypted');
+    expect(beforeEscrow.length).toBeGreaterThanOrEqual(5);
+    const n = reports.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(reports.length).toBe(n);
+  });
+
   it('a clean run: escrow, unmount, fsck, shrink, init, open, mount, boot files, resume, grow', async () => {
     const m = setup();
     const { report, escrowed, journal } = await operate(m, 'EnableEncryption');
