@@ -106,7 +106,7 @@ export function disableSettings(): Record<string, string> {
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export interface Substatus { name: string; status: string; code: number; formattedMessage: { message: string } }
-export interface AgentStatus { timestampUTC?: string; status: { name: string; operation: string; status: string; code: number; formattedMessage: { message: string }; substatus?: Substatus[] } }
+export interface AgentStatus { status: { name: string; operation: string; status: string; code: number; formattedMessage: { message: string }; substatus?: Substatus[] } }
 export interface VolumeRow { device: string; mountpoint?: string; state: string; percent?: number; code?: number; secretUrl?: string }
 export interface RunResult { op: string; seq: number; code: number; stdout: string; stderr: string; timedOut: boolean; ms: number }
 
