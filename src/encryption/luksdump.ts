@@ -138,15 +138,23 @@ export function activeSegments(meta: Pick<LuksMetadata, 'segments'>): LuksSegmen
 
 /**
  * Bytes already in the target format during an encrypt or decrypt: the active segments whose type is the
- * one the backup-final segment will have. Undefined when no reencryption is running.
+ * one the backup-final segment will have. Undefined when no reencryption is running. A done segment of
+ * `dynamic` size runs to the device's end, so it needs `deviceBytes` (of the data device): after the last
+ * hotzone of an encryption the only active segment is the final one, dynamic, until cryptsetup clears the
+ * reencrypt flag; without the device size that state is unknown (undefined), not 0.
  */
-export function reencryptDoneBytes(meta: LuksMetadata): number | undefined {
+export function reencryptDoneBytes(meta: LuksMetadata, deviceBytes?: number): number | undefined {
   if (!meta.reencryptInProgress) return undefined;
   const finalType = meta.segments.find((s) => s.flags.includes('backup-final'))?.type;
   if (finalType === undefined) return undefined;
-  return activeSegments(meta)
-    .filter((s) => s.type === finalType && !s.flags.includes('in-reencryption') && s.size !== 'dynamic')
-    .reduce((sum, s) => sum + (s.size as number), 0);
+  let sum = 0;
+  for (const s of activeSegments(meta)) {
+    if (s.type !== finalType || s.flags.includes('in-reencryption')) continue;
+    if (s.size !== 'dynamic') sum += s.size;
+    else if (deviceBytes === undefined) return undefined;
+    else sum += Math.max(0, deviceBytes - s.offset);
+  }
+  return sum;
 }
 
 export interface LuksTextKeyslot {

@@ -138,7 +138,8 @@ export function planData(input: PlanInput): Plan {
       if (v.fstype !== 'crypto_LUKS') { if (v.type !== 'crypt' && !v.luksDevice && v.fstype && v.mountpoint) alreadyDone.push(v.device); continue; }
       const r = records.find((x) => x.luksUuid === v.uuid && x.state === 'encrypted');
       if (!r) { skipped.push({ device: v.device, reason: 'not encrypted by ade-linux (no record in the state dir), left as it is' }); continue; }
-      const { state: _s, seq: _q, ...p } = r;
+      // The encryption's progress counters are not the decryption's: it starts from nothing done.
+      const { state: _s, seq: _q, doneBytes: _d, totalBytes: _t, error: _e, ...p } = r;
       act.push({ id: r.luksUuid, progress: withHardwareName({ ...p, action: 'decrypt', device: v.device, step: '', done: false }, v), fresh: true, volume: v });
     }
   }

@@ -137,15 +137,17 @@ export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: { hea
   const meta = await cs.dump(metaDevice);
   if (!meta?.reencryptInProgress) return;
   const key = await needKey(v);
-  const total = Math.max(0, (await v.tools.fs.deviceBytes(v.device)) - (v.p.action === 'decrypt' ? 0 : 16 * 1024 * 1024));
+  const deviceBytes = await v.tools.fs.deviceBytes(v.device);
+  const total = Math.max(0, deviceBytes - (v.p.action === 'decrypt' ? 0 : 16 * 1024 * 1024));
   v.save({ totalBytes: total });
   let polling = false;
   const timer = setInterval(() => {
     if (polling) return;
     polling = true;
     cs.dump(metaDevice).then((m) => {
-      const done = m ? reencryptDoneBytes(m) : undefined;
-      if (done !== undefined) { v.save({ doneBytes: done }); v.progress(); }
+      const done = m ? reencryptDoneBytes(m, deviceBytes) : undefined;
+      // Only forward: the status must never show less done than it showed before.
+      if (done !== undefined && done > (v.p.doneBytes ?? -1)) { v.save({ doneBytes: Math.min(done, total) }); v.progress(); }
     }).catch(() => undefined).finally(() => { polling = false; });
   }, v.pollMs);
   const resume = async () => {

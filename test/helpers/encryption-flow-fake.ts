@@ -55,6 +55,8 @@ export class Machine {
   hotzoneBytes = 0;
   /** Called after every hotzone of a hotzone-wise resume. */
   onHotzone: ((l: Luks) => void) | undefined;
+  /** Milliseconds each hotzone of a hotzone-wise resume takes, and the last one lingers (0: one event-loop turn). */
+  hotzoneMs = 0;
   mkfsCount = 0;
   root: string;
   stateDir: string;
@@ -128,8 +130,12 @@ export class Machine {
       ks['0'] = l.mode === 'decrypt' && l.finished ? undefined : ks['0'];
       ks['1'] = { type: 'reencrypt', key_size: 1, mode: l.mode, direction: 'forward', area: { type: 'datashift' } };
       const [from, to] = l.mode === 'encrypt' ? ['linear', 'crypt'] : ['crypt', 'linear'];
-      seg['0'] = { type: to, offset: String(HDR), size: String(l.done) };
-      seg['1'] = { type: from, offset: String(HDR + l.done), size: String(size - HDR - l.done) };
+      // As cryptsetup leaves it after the last hotzone, before it clears the flag: one dynamic final segment.
+      if (l.done >= size - HDR) seg['0'] = { type: to, offset: String(HDR), size: 'dynamic' };
+      else {
+        seg['0'] = { type: to, offset: String(HDR), size: String(l.done) };
+        seg['1'] = { type: from, offset: String(HDR + l.done), size: String(size - HDR - l.done) };
+      }
       seg['2'] = { type: to, offset: String(HDR), size: 'dynamic', flags: ['backup-final'] };
       req.push('online-reencrypt-v2');
     } else seg['0'] = { type: 'crypt', offset: String(HDR), size: 'dynamic', encryption: 'aes-xts-plain64', sector_size: 512 };
@@ -251,10 +257,15 @@ export class Machine {
       if (signal?.aborted) return { exitCode: 1, stdout: '', stderr: '\nReencryption interrupted.\n' };
       l.done = Math.min(total, l.done + this.hotzoneBytes);
       this.onHotzone?.(l);
-      await new Promise((r) => setImmediate(r));
+      await this.hotzoneTime();
     }
+    await this.hotzoneTime();
     finishReencrypt(l);
     return { exitCode: 0, stdout: '', stderr: '' };
+  }
+
+  private hotzoneTime(): Promise<void> {
+    return new Promise((r) => (this.hotzoneMs > 0 ? setTimeout(r, this.hotzoneMs) : setImmediate(r)));
   }
 
   runner(): Runner {

@@ -175,10 +175,17 @@ describe('EnableEncryption in place', () => {
     expect(Object.values(volumeProgress(journal.j))[0]!.done).toBe(true);
   });
 
-  it('reports progress with a percentage while the reencryption runs', async () => {
+  it('reports a percentage that only goes up while the reencryption runs, to 100 after the last hotzone', async () => {
     const m = setup();
+    m.hotzoneBytes = 16 * MiB;
+    m.hotzoneMs = 15; // the 5 ms poll sees every hotzone, and the final state before cryptsetup clears the flag
     const { reports } = await operate(m, 'EnableEncryption');
     expect(reports.some((r) => r.status === 'transitioning' && r.data === 'EncryptionInProgress')).toBe(true);
+    const pcts = reports.map((r) => r.volumes?.[0]?.percent).filter((x): x is number => x !== undefined);
+    expect(pcts.length).toBeGreaterThan(5);
+    expect(pcts).toEqual([...pcts].sort((a, b) => a - b));
+    expect(pcts.at(-1)).toBe(100);
+    expect(new Set(pcts).size).toBeGreaterThan(3);
     expect(reports.at(-1)!.volumes![0]!.state).toBe('Encrypted');
   });
 

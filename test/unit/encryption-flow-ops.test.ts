@@ -104,6 +104,17 @@ describe('plan: hardware names', () => {
     const dec = planData({ operation: 'DisableEncryption', volumes: m.volumes(), progress: {}, records: [{ ...old, state: 'encrypted', seq: 1 }], newUuid: () => 'x' });
     expect(dec.act.map((a) => a.progress.hardwareName)).toEqual(['/dev/disk/by-id/virtio-data0']);
   });
+
+  it("a decryption starts its progress from nothing: the encryption's counters stay with its record", () => {
+    const m = new Machine();
+    m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 });
+    const enc = planData({ operation: 'EnableEncryption', volumes: m.volumes(), progress: {}, records: [], newUuid: () => 'u1' });
+    m.disks[0]!.luks = { uuid: 'u1', key: 'k', done: 0, needsRepair: false };
+    const rec = { ...enc.act[0]!.progress, doneBytes: 240 << 20, totalBytes: 240 << 20, error: { code: 52, message: 'old' }, state: 'encrypted' as const, seq: 1 };
+    const dec = planData({ operation: 'DisableEncryption', volumes: m.volumes(), progress: {}, records: [rec], newUuid: () => 'x' });
+    expect(dec.act).toHaveLength(1);
+    for (const k of ['doneBytes', 'totalBytes', 'error']) expect(dec.act[0]!.progress).not.toHaveProperty(k);
+  });
 });
 
 describe('locate: the volume a journal entry is about, on a later boot', () => {

@@ -13,6 +13,9 @@ describe('parseLuksDumpJson (real cryptsetup 2.6.1 output)', () => {
     ['luks2-reencrypt-init.json', true, { mode: 'encrypt', direction: 'backward', resilience: 'datashift' }, ['online-reencrypt-v2'], 2, ['linear', 'linear'], 0],
     ['luks2-reencrypt-killed.json', true, { mode: 'encrypt', direction: 'backward', resilience: 'datashift' }, ['online-reencrypt-v2'], 2, ['linear', 'linear', 'crypt', 'crypt'], 721420288],
     ['luks2-decrypt-init.json', true, { mode: 'decrypt', direction: 'forward', resilience: 'datashift-checksum' }, ['online-reencrypt-v3'], 2, ['crypt', 'crypt'], 0],
+    ['luks2-reencrypt-last-hotzone.json', true, { mode: 'encrypt', direction: 'backward', resilience: 'datashift' }, ['online-reencrypt-v2'], 2, ['crypt', 'crypt'], 112 * 1024 * 1024],
+    // Every byte converted, the reencrypt flag not yet cleared: one dynamic final segment, size unknown here.
+    ['luks2-reencrypt-final.json', true, { mode: 'encrypt', direction: 'backward', resilience: 'datashift' }, ['online-reencrypt-v2'], 2, ['crypt'], undefined],
   ])('%s', (file, inProgress, reencrypt, reqs, slots, activeTypes, done) => {
     const m = parseLuksDumpJson(fx(file));
     expect(m.reencryptInProgress).toBe(inProgress);
@@ -21,6 +24,13 @@ describe('parseLuksDumpJson (real cryptsetup 2.6.1 output)', () => {
     expect(m.keyslots).toHaveLength(slots);
     expect(activeSegments(m).map((s) => s.type)).toEqual(activeTypes);
     expect(reencryptDoneBytes(m)).toBe(done);
+  });
+
+  it('counts a dynamic done segment to the end of the device (160 MiB image, 16 MiB header)', () => {
+    const MiB = 1024 * 1024;
+    expect(reencryptDoneBytes(parseLuksDumpJson(fx('luks2-reencrypt-final.json')), 160 * MiB)).toBe(144 * MiB);
+    expect(reencryptDoneBytes(parseLuksDumpJson(fx('luks2-reencrypt-last-hotzone.json')), 160 * MiB)).toBe(112 * MiB);
+    expect(reencryptDoneBytes(parseLuksDumpJson(fx('luks2-reencrypt-killed.json')), 1 << 40)).toBe(721420288);
   });
 
   it('reads a fresh container fully', () => {
