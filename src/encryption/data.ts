@@ -50,6 +50,11 @@ export interface DataDeps {
    */
   pollMs?: number;
   heartbeatMs?: number;
+  /**
+   * Called once, when every check has passed and the first volume is about to be worked on: the caller
+   * starts work that must exist before the volumes change but need not delay them (the boot-time unlock).
+   */
+  beforeChanges?: () => void;
   newUuid?: () => string;
   now?: () => number;
 }
@@ -90,6 +95,7 @@ export async function runDataOperation(deps: DataDeps): Promise<Report> {
     return { operation: op, status: 'success', code: 0, message: `All data volumes are ${verb}; nothing to do.${osNote}`, data: op === 'DisableEncryption' ? 'NotEncrypted' : 'Encrypted' };
   }
   for (const a of plan.act) saveProgress(deps.journal, a.id, a.progress);
+  deps.beforeChanges?.();
 
   const entries = new Map<string, VolumeProgress>(plan.act.map((a) => [a.id, a.progress]));
   const rates = new Map<string, Rate>();

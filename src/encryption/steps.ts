@@ -54,7 +54,10 @@ export class Stopped extends Error {
 export async function runSteps(steps: readonly Step[], v: VolumeRun): Promise<void> {
   for (const s of steps) {
     if (v.signal.aborted) throw new Stopped();
+    const t0 = performance.now();
     await s.run(v);
+    // Where the time went, per volume and step: what an operator (or a benchmark) reads to see what is slow.
+    v.log.info(`${v.device}: step ${s.name} done`, { ms: Math.round(performance.now() - t0) });
     v.save({ step: s.name });
     v.progress();
   }

@@ -36,7 +36,16 @@ async function dataOperation(ctx: Context, settings: EncryptionSettings, signal:
     settings, records, log,
     rotate: (recs, onRotated) => keys.rotateKek({ settings, records: recs, machineName, log, deps, onRotated }),
   });
+  // Enabling: the boot-time unlock goes in once the checks pass, while the volumes are worked on. Its
+  // systemd reload then costs no time on the way to the terminal status, and a power cut mid-way already
+  // finds it at boot. A rejected enable never installs it.
+  let unlockEarly: Promise<void> | undefined;
+  const beforeChanges = () => {
+    unlockEarly = syncUnlockService(ctx, true);
+    unlockEarly.catch(() => undefined); // awaited below, after the volumes
+  };
   const report = await runDataOperation({
+    ...(settings.operation !== 'DisableEncryption' ? { beforeChanges } : {}),
     settings, log, run: ctx.run, signal, stateDir: he.stateDir,
     journal: {
       get: () => mustJournal(he.stateDir),
@@ -47,7 +56,9 @@ async function dataOperation(ctx: Context, settings: EncryptionSettings, signal:
     keyVolume: bekVolume({ runner: ctx.run }),
     progress: (r) => { writeStatus(he.statusFolder, ctx.seq, he.name, r); },
   });
-  await syncUnlockService(ctx, records.list().some((r) => r.state !== 'decrypting'));
+  await unlockEarly;
+  const wanted = records.list().some((r) => r.state !== 'decrypting');
+  if (!unlockEarly || !wanted) await syncUnlockService(ctx, wanted);
   if (rotated.length === 0) return report;
   return { ...report, message: `${report.message} Re-wrapped the keys of ${rotated.length} already encrypted volume(s) with ${settings.kek?.url ?? 'no KEK'}; their old secrets are disabled.` };
 }

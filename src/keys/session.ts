@@ -35,6 +35,7 @@ export class VaultSession {
   private readonly callTimeoutMs: number;
   private readonly secretClients = new Map<string, SecretsApi>();
   private readonly keyClients = new Map<string, KeysApi>();
+  private readonly cryptoClients = new Map<string, CryptoApi>();
 
   constructor(identity: Identity, anyVaultUrl: string, log: Logger, deps: KeysDeps = {}, field = 'KeyVaultURL') {
     this.identity = identity;
@@ -59,8 +60,13 @@ export class VaultSession {
     return c;
   }
 
+  /** One client per key: each new client pays its own 401 challenge round trip before its first call. */
   crypto(key: string | KeyVaultKey): CryptoApi {
-    return this.clients.crypto(key, this.credential);
+    const id = typeof key === 'string' ? key : key.id;
+    if (id === undefined) return this.clients.crypto(key, this.credential);
+    let c = this.cryptoClients.get(id);
+    if (!c) { c = this.clients.crypto(key, this.credential); this.cryptoClients.set(id, c); }
+    return c;
   }
 
   /**

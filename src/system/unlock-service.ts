@@ -1,7 +1,7 @@
 // Installs the boot-time network unlock: a oneshot systemd unit ordered after systemd-cryptsetup and the
 // network, whose launcher finds the installed extension (its folder name carries the version, so it
 // changes on upgrade) and runs `ade-shim unlock`. Files are written atomically; nothing here holds a secret.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from './exec.ts';
 import { environmentFileText } from './detach.ts';
@@ -53,9 +53,17 @@ export async function installUnlockService(run: Runner, p: UnlockServicePaths, e
   writeFileAtomic(join(p.stateDir, 'unlock.sh'), launcherText(p), 0o700);
   writeFileAtomic(join(p.stateDir, 'unlock.env'), environmentFileText(env), 0o600);
   const unit = join(p.unitDir, UNIT_NAME);
-  writeFileAtomic(unit, unitText(p), 0o644);
-  await systemctl(run, ['daemon-reload']);
+  const text = unitText(p);
+  // Every enable calls this: when the unit is in place and enabled, a systemd reload (seconds on a busy VM)
+  // buys nothing. The environment file is read when the unit starts, so a new one needs no reload either.
+  if (readOrUndefined(unit) === text && existsSync(join(p.unitDir, 'multi-user.target.wants', UNIT_NAME))) return;
+  writeFileAtomic(unit, text, 0o644);
+  // `enable` reloads systemd itself after linking; a daemon-reload before it would be a second reload.
   await systemctl(run, ['enable', UNIT_NAME]);
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
 }
 
 export async function removeUnlockService(run: Runner, p: UnlockServicePaths): Promise<void> {

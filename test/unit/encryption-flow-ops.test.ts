@@ -16,6 +16,7 @@ const FSTAB0 = 'UUID=fs-0-0000 /data ext4 defaults,nofail 0 2';
 async function operate(m: Machine, op: EncryptionOperation, journal = memoryJournal(op, 1, () => m.dead)) {
   let n = 0;
   return runDataOperation({
+    beforeChanges: () => { m.calls.push({ file: 'beforeChanges', args: [] }); },
     settings: { operation: op, volumeType: 'Data', identity: { kind: 'system' }, keyVaultUrl: 'https://v.vault.azure.net/' },
     journal, log: memoryLogger(), run: m.runner(), signal: new AbortController().signal,
     escrow: async (vol) => { m.calls.push({ file: 'escrow', args: [vol.fileName] }); return { passphrase: Buffer.from(`pass-${++n}`), secretUrl: `https://v.vault.azure.net/secrets/s${n}/1` }; },
@@ -46,8 +47,21 @@ describe('prerequisites: each failure has its code and nothing changes', () => {
       expect(r.message).toMatch(/^Nothing was changed\./);
       expect(m.calls.filter(isMutating)).toEqual([]);
       expect(m.calls.some((c) => c.file === 'escrow')).toBe(false);
+      expect(m.calls.some((c) => c.file === 'beforeChanges')).toBe(false);
     });
   }
+
+  it('once every check passes, beforeChanges is called once, before the first escrow or disk command', async () => {
+    const m = new Machine();
+    m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 });
+    m.addDisk(1, 128, { mountpoint: '/data2', fstab: 'UUID=fs-1-0000 /data2 ext4 defaults,nofail 0 2' });
+    const r = await operate(m, 'EnableEncryption');
+    expect(r.status, r.message).toBe('success');
+    const at = m.calls.findIndex((c) => c.file === 'beforeChanges');
+    expect(m.calls.filter((c) => c.file === 'beforeChanges')).toHaveLength(1);
+    expect(at).toBeGreaterThan(0);
+    expect(m.calls.slice(0, at).some((c) => c.file === 'escrow' || isMutating(c))).toBe(false);
+  });
   it('names the processes that block the unmount', async () => {
     const m = new Machine();
     m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 });

@@ -1,5 +1,5 @@
 // Network unlock at boot and KEK rotation of encrypted volumes, against injected fakes of the machine and vault.
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import type { KeyProtector, ProtectorRecord } from '../../src/keys/protectors/ty
 import { needsRekey, rekeyVolumes } from '../../src/encryption/rekey.ts';
 import { unlockAll } from '../../src/encryption/unlock.ts';
 import type { VolumeRecord } from '../../src/encryption/volume-journal.ts';
-import { installUnlockService, launcherText, removeUnlockService, UNIT_NAME } from '../../src/system/unlock-service.ts';
+import { installUnlockService, launcherText, removeUnlockService, UNIT_NAME, unitText } from '../../src/system/unlock-service.ts';
 import type { Runner } from '../../src/system/exec.ts';
 
 const rec = (name: string, over: Partial<VolumeRecord> = {}): VolumeRecord => ({
@@ -120,7 +120,18 @@ describe('the unlock service', () => {
     expect(readFileSync(join(paths.stateDir, 'unlock.env'), 'utf8')).toBe('HTTPS_PROXY="http://proxy:3128"\nNODE_EXTRA_CA_CERTS="/etc/ca \\"x\\".pem"\n');
     expect(statSync(join(paths.stateDir, 'unlock.env')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(paths.stateDir, 'unlock.sh'), 'utf8')).toBe(launcherText(paths));
-    expect(calls).toEqual(['systemctl daemon-reload', `systemctl enable ${UNIT_NAME}`]);
+    expect(calls).toEqual([`systemctl enable ${UNIT_NAME}`]); // enable reloads systemd itself
+    // What `systemctl enable` leaves: the wants link. Installing again (every enable does) reloads nothing,
+    // even with another environment (read when the unit starts); a changed unit is enabled (reloaded) again.
+    mkdirSync(join(paths.unitDir, 'multi-user.target.wants'));
+    symlinkSync(join(paths.unitDir, UNIT_NAME), join(paths.unitDir, 'multi-user.target.wants', UNIT_NAME));
+    await installUnlockService(run, paths, { HTTPS_PROXY: 'http://other:3128' });
+    expect(calls).toHaveLength(1);
+    expect(readFileSync(join(paths.stateDir, 'unlock.env'), 'utf8')).toBe('HTTPS_PROXY="http://other:3128"\n');
+    writeFileSync(join(paths.unitDir, UNIT_NAME), '# an older version\'s unit\n');
+    await installUnlockService(run, paths, {});
+    expect(calls).toEqual([`systemctl enable ${UNIT_NAME}`, `systemctl enable ${UNIT_NAME}`]);
+    expect(readFileSync(join(paths.unitDir, UNIT_NAME), 'utf8')).toBe(unitText(paths));
     await removeUnlockService(run, paths);
     expect(() => statSync(join(paths.unitDir, UNIT_NAME))).toThrow();
     expect(() => statSync(join(paths.stateDir, 'unlock.env'))).toThrow();
