@@ -27,5 +27,7 @@ export const WORKER_ENV_PASSTHROUGH = [
   'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'AZURE_POD_IDENTITY_AUTHORITY_HOST',
   // The lab lowers the LUKS key-derivation cost (argon2id takes ~20 s under emulation); see cryptsetup.ts.
   'ADE_LINUX_PBKDF',
+  // Set by bin/ade-shim: the worker reuses the compiled code the commands (and install) left there.
+  'NODE_COMPILE_CACHE',
   'AZURE_GUEST_AGENT_EXTENSION_PATH', 'AZURE_GUEST_AGENT_EXTENSION_VERSION', 'ConfigSequenceNumber',
 ] as const;

@@ -19,14 +19,21 @@ export async function runOperation(ctx: Context, settings: EncryptionSettings, s
   }
 }
 
-/** Data volumes: the encryption core with the real key escrow, key volume and journal wired in. */
-async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
-  if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: 'OS', version: ctx.version });
-  // Loaded here, not at start-up: enable must answer the agent fast, and only the worker needs these.
-  const [{ runDataOperation }, keys, { bekVolume }, { rekeyVolumes }, { volumeRecords }] = await Promise.all([
+/**
+ * Loaded on use, not at start-up: enable must answer the agent fast, and only the worker needs these.
+ * Install loads them once too, so their compiled code is in Node's compile cache before the first worker.
+ */
+export function loadDataModules() {
+  return Promise.all([
     import('../encryption/data.ts'), import('../keys/index.ts'), import('../system/bek-volume.ts'),
     import('../encryption/rekey.ts'), import('../system/sysfiles.ts'),
   ]);
+}
+
+/** Data volumes: the encryption core with the real key escrow, key volume and journal wired in. */
+async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
+  if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: 'OS', version: ctx.version });
+  const [{ runDataOperation }, keys, { bekVolume }, { rekeyVolumes }, { volumeRecords }] = await loadDataModules();
   const he = ctx.handlerEnv;
   const log = ctx.log;
   const machineName = hostname().split('.')[0] ?? '';
@@ -75,7 +82,7 @@ async function syncUnlockService(ctx: Context, wanted: boolean): Promise<void> {
 }
 
 /** What the network unlock needs to reach Key Vault the way the worker did: proxies, CA trust, IMDS. */
-const UNLOCK_ENV = WORKER_ENV_PASSTHROUGH.filter((k) => !k.startsWith('AZURE_GUEST_AGENT_') && k !== 'ConfigSequenceNumber' && k !== 'ADE_LINUX_PBKDF');
+const UNLOCK_ENV = WORKER_ENV_PASSTHROUGH.filter((k) => !k.startsWith('AZURE_GUEST_AGENT_') && k !== 'ConfigSequenceNumber' && k !== 'ADE_LINUX_PBKDF' && k !== 'NODE_COMPILE_CACHE');
 
 function mustJournal(stateDir: string): Journal {
   const j = readJournal(stateDir);
