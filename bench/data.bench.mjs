@@ -113,7 +113,7 @@ async function round(e2e, lab, n) {
     await verify('ade-linux', '');
     // Back to a plain disk the raw runs own: the extension's mapping, boot entries and records go.
     await vm.run(`set -e; umount /data1 2>/dev/null || true; for m in /dev/mapper/ade-*; do if [ -e "$m" ]; then cryptsetup close "\${m#/dev/mapper/}"; fi; done
-      sed -i '/\/data1 /d' /etc/fstab; : > /etc/crypttab; rm -rf ${e2e.STATE_DIR}/volumes`);
+      awk '$2 != "/data1"' /etc/fstab > /etc/fstab.new; mv /etc/fstab.new /etc/fstab; : > /etc/crypttab; rm -rf ${e2e.STATE_DIR}/volumes`);
 
     await refill();
     const ddS = await timed(adeSlicedCopy());
@@ -134,7 +134,10 @@ export async function run() {
   const e2e = await import('../test/vm/e2e.ts');
   const lab = await import('../test/vm/lab.ts');
   const rounds = [];
-  for (let n = 1; n <= ROUNDS; n++) rounds.push(await round(e2e, lab, n));
+  for (let n = 1; n <= ROUNDS; n++) {
+    rounds.push(await round(e2e, lab, n));
+    console.error(`bench data round ${n}: ${JSON.stringify(rounds.at(-1))}`);
+  }
   // The guest's speed drifts by a third between runs minutes apart (a shared host): each round's ratio
   // pairs adjacent runs, and the median of those is reported.
   const median = (xs) => { const a = [...xs].sort((x, y) => x - y); const m = a.length >> 1; return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2; };
