@@ -49,24 +49,18 @@ export class VaultSession {
   }
 
   secrets(origin: string): SecretsApi {
-    let c = this.secretClients.get(origin);
-    if (!c) { c = this.clients.secrets(origin, this.credential); this.secretClients.set(origin, c); }
-    return c;
+    return cached(this.secretClients, origin, () => this.clients.secrets(origin, this.credential));
   }
 
   keys(origin: string): KeysApi {
-    let c = this.keyClients.get(origin);
-    if (!c) { c = this.clients.keys(origin, this.credential); this.keyClients.set(origin, c); }
-    return c;
+    return cached(this.keyClients, origin, () => this.clients.keys(origin, this.credential));
   }
 
   /** One client per key: each new client pays its own 401 challenge round trip before its first call. */
   crypto(key: string | KeyVaultKey): CryptoApi {
     const id = typeof key === 'string' ? key : key.id;
-    if (id === undefined) return this.clients.crypto(key, this.credential);
-    let c = this.cryptoClients.get(id);
-    if (!c) { c = this.clients.crypto(key, this.credential); this.cryptoClients.set(id, c); }
-    return c;
+    const make = () => this.clients.crypto(key, this.credential);
+    return id === undefined ? make() : cached(this.cryptoClients, id, make);
   }
 
   /**
@@ -93,4 +87,11 @@ export class VaultSession {
       throw toAdeError(e, { op, endpoint, identity: this.identity, cloud: this.cloud, ...(kek ? { kek } : {}) });
     }
   }
+}
+
+/** The client kept under `id`, made on first use. */
+function cached<T>(m: Map<string, T>, id: string, make: () => T): T {
+  let c = m.get(id);
+  if (c === undefined) { c = make(); m.set(id, c); }
+  return c;
 }

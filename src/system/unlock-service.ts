@@ -1,11 +1,11 @@
 // Installs the boot-time network unlock: a oneshot systemd unit ordered after systemd-cryptsetup and the
 // network, whose launcher finds the installed extension (its folder name carries the version, so it
 // changes on upgrade) and runs `ade-shim unlock`. Files are written atomically; nothing here holds a secret.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from './exec.ts';
 import { environmentFileText } from './detach.ts';
-import { writeFileAtomic } from './files.ts';
+import { readTextIfExists, writeFileAtomic } from './files.ts';
 
 export const UNIT_NAME = 'ade-linux-unlock.service';
 
@@ -56,14 +56,10 @@ export async function installUnlockService(run: Runner, p: UnlockServicePaths, e
   const text = unitText(p);
   // Every enable calls this: when the unit is in place and enabled, a systemd reload (seconds on a busy VM)
   // buys nothing. The environment file is read when the unit starts, so a new one needs no reload either.
-  if (readOrUndefined(unit) === text && existsSync(join(p.unitDir, 'multi-user.target.wants', UNIT_NAME))) return;
+  if (readTextIfExists(unit) === text && existsSync(join(p.unitDir, 'multi-user.target.wants', UNIT_NAME))) return;
   writeFileAtomic(unit, text, 0o644);
   // `enable` reloads systemd itself after linking; a daemon-reload before it would be a second reload.
   await systemctl(run, ['enable', UNIT_NAME]);
-}
-
-function readOrUndefined(path: string): string | undefined {
-  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
 }
 
 export async function removeUnlockService(run: Runner, p: UnlockServicePaths): Promise<void> {
