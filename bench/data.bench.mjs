@@ -131,8 +131,8 @@ async function round(e2e, lab, n) {
 }
 
 export async function run() {
-  const e2e = await import('../test/vm/e2e.ts');
-  const lab = await import('../test/vm/lab.ts');
+  const e2e = await import('../lab/e2e.ts');
+  const lab = await import('../lab/vm.ts');
   const rounds = [];
   for (let n = 1; n <= ROUNDS; n++) {
     rounds.push(await round(e2e, lab, n));

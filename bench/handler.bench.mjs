@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeAgent } from '../test/agent/agent.mjs';
+import { FakeAgent } from '../lab/agent/agent.mjs';
 import { makePackage, zipPath } from '../build/package.mjs';
 
 const RUNS = 15;

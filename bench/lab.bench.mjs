@@ -12,7 +12,7 @@ const DISK_MIB = 256;
 const SHIFT_MIB = 32; // --reduce-device-size: room for the LUKS2 header; the rest is reencrypted
 
 export async function run() {
-  const { bootVm, FAST_PBKDF } = await import('../test/vm/lab.ts');
+  const { bootVm, FAST_PBKDF } = await import('../lab/vm.ts');
   const vm = await bootVm({
     flavour: 'minimal', name: 'bench-lab',
     disks: [{ name: 'data', kind: 'empty', sizeMiB: DISK_MIB }, { name: 'bek', kind: 'bek', passphrase: 'bench-passphrase' }],

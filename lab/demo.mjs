@@ -1,6 +1,6 @@
 // npm run lab — the lab demo: the packaged extension, driven by the fake guest agent inside a full Debian
 // guest (systemd) with an OS disk, three ext4 data disks holding files and an empty "BEK VOLUME" key disk.
-// Key Vault and IMDS are the host's fakes (test/fakes), reached only through one guestfwd rule. It encrypts
+// Key Vault and IMDS are the host's fakes (lab/fakes), reached only through one guestfwd rule. It encrypts
 // the data disks in place (KEK-wrapped keys escrowed in the fake vault), shows live progress, reboots, proves
 // the volumes are unlocked at boot and every file is intact. Exit 0 only if all of that holds.
 // Plain ESM JavaScript; needs Node >= 23 for the lab's TypeScript (re-runs itself on node_modules' Node 24).
@@ -38,7 +38,7 @@ if (Number(process.versions.node.split('.')[0]) < 23) {
 }
 
 step('extension package');
-const { EXTENSION_NAME, VERSION } = await import('../test/helpers/package.ts');
+const { EXTENSION_NAME, VERSION } = await import('./package.ts');
 const zipPath = path.join(REPO, 'dist', `${EXTENSION_NAME}-${VERSION}.zip`);
 if (!fs.existsSync(zipPath)) {
   console.log(`  dist/ has no ${path.basename(zipPath)}: npm run package`);
@@ -47,8 +47,8 @@ if (!fs.existsSync(zipPath)) {
 }
 console.log(`  ${path.relative(REPO, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
 
-const lab = await import('../test/vm/lab.ts');
-const { startGuestAzure, GuestExtension, mountDataDisks, enableSettings, parseStatus, VAULT_HOST } = await import('../test/vm/e2e.ts');
+const lab = await import('./vm.ts');
+const { startGuestAzure, GuestExtension, mountDataDisks, enableSettings, parseStatus, VAULT_HOST } = await import('./e2e.ts');
 
 step('guest image (full flavour: Debian 12 + systemd, built from Debian packages, cached)');
 const img = await lab.ensureFullImage();

@@ -1,11 +1,11 @@
 // Regenerates the parts of README.md that come from code: the settings reference (from schemas/) and the
-// error-code table (from src/extension/errors.ts). `--check` exits 1 when README.md is out of date.
+// error-code table (from src/shared/errors.ts). `--check` exits 1 when README.md is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { ERRORS } = await import(join(root, 'src/extension/errors.ts'));
+const { ERRORS } = await import(join(root, 'src/shared/errors.ts'));
 const schema = (n) => JSON.parse(readFileSync(join(root, 'schemas', `${n}.schema.json`), 'utf8'));
 const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 

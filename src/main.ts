@@ -1,41 +1,49 @@
 // Entry point: bin/ade-shim runs `node handler.mjs <command>`. Gathers the context, runs the command from
 // the table, and turns any failure into a log line and a non-zero exit the agent records.
 import { join } from 'node:path';
-import { COMMANDS } from './extension/commands.ts';
-import type { Context } from './extension/context.ts';
-import { asAdeError } from './extension/errors.ts';
-import { handlerEnvPath, loadHandlerEnvironment } from './extension/handler-env.ts';
-import { fileLogger } from './extension/log.ts';
-import { currentSequence } from './extension/seqnum.ts';
+import { COMMANDS, type CommandSpec } from './commands/index.ts';
+import type { Context } from './commands/context.ts';
+import { asAdeError } from './shared/errors.ts';
+import { handlerEnvPath, loadHandlerEnvironment, type HandlerEnvironment } from './protocol/handler-env.ts';
+import { fileLogger, type Logger } from './shared/log.ts';
+import { currentSequence } from './protocol/seqnum.ts';
+import { writeStatus } from './protocol/status.ts';
+import { startDetached } from './system/detach.ts';
 import { run } from './system/exec.ts';
-import { VERSION } from './version.ts';
+import { VERSION } from './shared/version.ts';
 
 async function main(argv: string[]): Promise<number> {
   const name = argv[0] ?? '';
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`usage: ade-shim <${Object.keys(COMMANDS).filter((c) => c !== 'worker' && c !== 'unlock').join('|')}>\n`);
+    process.stderr.write(`usage: ade-shim <${Object.entries(COMMANDS).filter(([, c]) => c.agent).map(([n]) => n).join('|')}>\n`);
     return 2;
   }
   const handlerEnv = await loadHandlerEnvironment(handlerEnvPath(process.env, process.cwd()));
   const log = fileLogger({ folder: handlerEnv.logFolder, source: name });
+  const seq = currentSequence(process.env, handlerEnv.configFolder) ?? 0;
   const ctx: Context = {
-    handlerEnv,
-    seq: currentSequence(process.env, handlerEnv.configFolder) ?? 0,
-    log,
-    run,
+    handlerEnv, seq, log, run,
+    detach: (req) => startDetached(run, req),
+    report: reporter(name, command, handlerEnv, seq, log),
     processEnv: process.env,
     version: VERSION,
     self: { node: process.execPath, script: process.argv[1] ?? '' },
   };
   try {
-    return await command(ctx);
+    return await command.run(ctx);
   } catch (e) {
     const err = asAdeError(e, join(handlerEnv.logFolder, 'extension.log'));
     log.error(`${name} failed`, { code: err.code, message: err.message, stack: e instanceof Error ? e.stack : undefined });
     process.stderr.write(`${name} failed: ${err.message}\n`);
     return 1;
   }
+}
+
+/** The status writer a command gets: the real one where the table allows it, else one that only logs. */
+function reporter(name: string, command: CommandSpec, he: HandlerEnvironment, seq: number, log: Logger): Context['report'] {
+  if (!command.writesStatus) return (r) => log.error(`${name} may not write a status; dropped`, { status: r.status, code: r.code });
+  return (r, forSeq = seq) => { writeStatus(he.statusFolder, forSeq, he.name, r); };
 }
 
 main(process.argv.slice(2)).then(

@@ -2,8 +2,8 @@
 // name, luks,nofail, key file on the key volume) and fstab mounts /dev/mapper/<name> with nofail, so a
 // volume that cannot be unlocked never stops the boot. The key volume gets ADE's fstab line. Pure text
 // transforms; the step machines write the results atomically (crypttab before fstab).
-import { addCrypttabEntry, parseCrypttab, removeCrypttabEntry, findCrypttabEntry, type CrypttabEntry } from './crypttab.ts';
-import { addFstabEntry, findFstabEntry, parseFstab, replaceFstabEntry } from './fstab.ts';
+import { addCrypttabEntry, parseCrypttab, removeCrypttabEntry, findCrypttabEntry, type CrypttabEntry } from '../parsers/crypttab.ts';
+import { addFstabEntry, findFstabEntry, parseFstab, replaceFstabEntry } from '../parsers/fstab.ts';
 import type { VolumeProgress } from './volume-journal.ts';
 
 export const BEK_MOUNT_POINT = '/mnt/azure_bek_disk';

@@ -3,46 +3,32 @@
 // changes → per volume, its step machine (escrow first: no disk is touched before its key is in Key Vault).
 // The lead's runOperation calls runDataOperation for VolumeType Data/All; the OS volume is a later issue.
 import { randomUUID } from 'node:crypto';
-import { AdeError } from '../extension/errors.ts';
-import type { Logger } from '../extension/log.ts';
-import type { Report } from '../extension/status.ts';
-import type { EncryptionSettings } from '../extension/types.ts';
-import type { KeyVolume } from '../keys/protectors/bek-volume.ts';
-import type { Runner } from '../system/exec.ts';
-import { readSystemVolumes } from '../system/blockdev.ts';
-import { cryptsetup, REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
-import { fileSystems, EXT_FS } from '../system/fs.ts';
-import { mounts } from '../system/mount.ts';
-import { sysFiles, volumeRecords } from '../system/sysfiles.ts';
-import { checkDataPrereqs, type VolumeFacts } from '../prereq/data-volumes.ts';
-import type { Volume } from './discovery.ts';
+import { AdeError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import type { Report } from '../shared/report.ts';
+import type { EncryptionSettings } from '../shared/types.ts';
+import { REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
+import { EXT_FS } from '../system/fs.ts';
+import { checkDataPrereqs, type VolumeFacts } from './prereq.ts';
+import { classifyVolumes, type Volume } from './discovery.ts';
 import { locate, planData, steadiestName, type PlannedVolume } from './plan.ts';
 import { progressReport, dataState, volumeRow, type Rate } from './progress.ts';
 import { DECRYPT_STEPS } from './decrypt.ts';
 import { FORMAT_STEPS } from './format.ts';
 import { INPLACE_STEPS } from './inplace.ts';
-import { runSteps, Stopped, type EscrowFn, type Step, type Tools, type VolumeRun } from './steps.ts';
-import { saveProgress, volumeProgress, type JournalAccess, type VolumeAction, type VolumeProgress } from './volume-journal.ts';
+import { runSteps, Stopped, type Step, type Tools, type VolumeKeys, type VolumeRun } from './steps.ts';
+import type { JournalAccess, VolumeAction, VolumeProgress } from './volume-journal.ts';
 
 export interface DataDeps {
   settings: EncryptionSettings;
   journal: JournalAccess;
   log: Logger;
-  run: Runner;
   signal: AbortSignal;
-  /** Generates, escrows (Key Vault) and returns a volume's passphrase (src/keys escrowKey, wired by the caller). */
-  escrow: EscrowFn;
-  /** Where the passphrase is kept for boot unlock (the "BEK VOLUME"; src/system/bek-volume.ts). */
-  keyVolume: KeyVolume;
-  /** Fallback when the key volume lost a key file during a resume: the escrowed secret. */
-  fetchKey?: (secretUrl: string) => Promise<Buffer>;
+  /** The machine: cryptsetup, file systems, mounts, boot files, volume records, block devices. */
+  tools: Tools;
+  /** New passphrases, escrow in Key Vault, the key volume ("BEK VOLUME") for boot unlock. */
+  keys: VolumeKeys;
   progress: (r: Report) => void;
-  /** Prefix for /etc/fstab and /etc/crypttab (tests). */
-  root?: string;
-  /** Journal's dir; volume records and exported decryption headers go in <stateDir>/volumes. */
-  stateDir: string;
-  /** Defaults to readSystemVolumes(run, root). */
-  discover?: () => Promise<Volume[]>;
   /**
    * How often reencryption progress is read from the LUKS2 metadata (default 5 s), and how often the
    * status is rewritten whatever the worker is doing (default 5 s): the portal sees a fresh percent, ETA
@@ -59,77 +45,56 @@ export interface DataDeps {
   now?: () => number;
 }
 
+type DataOperation = 'EnableEncryption' | 'EnableEncryptionFormatAll' | 'DisableEncryption';
+
 const STEPS: Record<VolumeAction, readonly Step[]> = { inplace: INPLACE_STEPS, format: FORMAT_STEPS, decrypt: DECRYPT_STEPS };
 
 export async function runDataOperation(deps: DataDeps): Promise<Report> {
-  const { settings, log } = deps;
+  const { settings, log, tools } = deps;
   const op = settings.operation;
   if (op !== 'EnableEncryption' && op !== 'EnableEncryptionFormatAll' && op !== 'DisableEncryption') {
     throw new AdeError('UnsupportedOperation', { value: op });
   }
   if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: op, volumeType: 'OS', version: 'this version' });
   const osNote = settings.volumeType === 'All' ? ' The OS volume is not supported yet; only data volumes were handled.' : '';
-  const now = deps.now ?? Date.now;
-  const tools: Tools = { cs: cryptsetup(deps.run), fs: fileSystems(deps.run), mnt: mounts(deps.run), files: sysFiles(deps.root ?? '/'), records: volumeRecords(deps.stateDir) };
-  const discover = deps.discover ?? (() => readSystemVolumes(deps.run, deps.root ?? '/'));
 
-  const volumes = await discover();
-  const plan = planData({ operation: op, volumes, progress: volumeProgress(deps.journal.get()), records: tools.records.list(), newUuid: deps.newUuid ?? randomUUID });
+  const volumes = classifyVolumes(await tools.snapshot());
+  const plan = planData({ operation: op, volumes, progress: deps.journal.volumes(), records: tools.records.list(), newUuid: deps.newUuid ?? randomUUID });
   for (const s of plan.skipped) log.info(`Skipping ${s.device}: ${s.reason}`);
-
-  // Every new volume passes every check before the first one is touched.
-  const fresh = plan.act.filter((a) => a.fresh && a.progress.action !== 'decrypt');
-  if (fresh.length > 0) {
-    const mode = op === 'EnableEncryption' ? 'inplace' : 'format';
-    const facts: VolumeFacts[] = [];
-    for (const a of fresh) facts.push(await factsOf(a.volume!, mode, tools));
-    const errors = checkDataPrereqs({ mode, volumes: facts, dmCrypt: await tools.mnt.dmCryptAvailable(), reduceBytes: REDUCE_DEVICE_BYTES });
-    if (errors.length > 0) {
-      for (const e of errors) log.error('prerequisite failed', { code: e.code, message: e.message });
-      return { operation: op, status: 'error', code: errors[0]!.code, message: `Nothing was changed. ${errors.map((e) => `[${e.code}] ${e.message}`).join(' ')}` };
-    }
-  }
+  const refused = await checkFresh(op, plan.act, deps);
+  if (refused) return refused;
   if (plan.act.length === 0) {
     if (plan.alreadyDone.length === 0 && op !== 'DisableEncryption') throw new AdeError('NoDataVolumes');
     const verb = op === 'DisableEncryption' ? 'decrypted' : 'encrypted';
     return { operation: op, status: 'success', code: 0, message: `All data volumes are ${verb}; nothing to do.${osNote}`, data: op === 'DisableEncryption' ? 'NotEncrypted' : 'Encrypted' };
   }
-  for (const a of plan.act) saveProgress(deps.journal, a.id, a.progress);
+  for (const a of plan.act) deps.journal.save(a.id, a.progress);
   deps.beforeChanges?.();
 
-  const entries = new Map<string, VolumeProgress>(plan.act.map((a) => [a.id, a.progress]));
-  const rates = new Map<string, Rate>();
-  const report = () => deps.progress(progressReport(op, [...entries.values()], now(), rates));
-  report();
-
-  let failure: AdeError | undefined;
-  // A failed write here (disk full) must not kill the worker: the next step or beat writes again.
-  const beat = () => { try { report(); } catch (e) { log.warn(`status not refreshed: ${e instanceof Error ? e.message : String(e)}`); } };
-  const heartbeat = setInterval(beat, deps.heartbeatMs ?? 5_000);
-  try {
-    for (const a of plan.act) {
-      try {
-        await runVolume(a, volumes, tools, deps, entries, rates, report);
-      } catch (e) {
-        if (e instanceof Stopped || deps.signal.aborted) throw e;
-        const err = e instanceof AdeError ? e : new AdeError('EncryptionFailed', { device: a.progress.device, cause: e instanceof Error ? e.message : String(e), log: log.path ?? 'the extension log' }, { cause: e });
-        log.error(`${a.progress.device}: ${err.message}`, { code: err.code });
-        const p = { ...entries.get(a.id)!, error: { code: err.code, message: err.message } };
-        entries.set(a.id, p);
-        saveProgress(deps.journal, a.id, p);
-        failure ??= err;
-      }
-    }
-  } finally {
-    clearInterval(heartbeat);
-  }
-  const all = [...entries.values()];
-  const rows = all.map((p) => volumeRow(p, now()));
+  const { all, failure } = await runVolumes(op, plan.act, volumes, deps);
+  const rows = all.map((p) => volumeRow(p, (deps.now ?? Date.now)()));
   if (failure) return { operation: op, status: 'error', code: failure.code, message: `${failure.message}${osNote}`, data: dataState(op, all), volumes: rows };
   const verb = op === 'DisableEncryption' ? 'Decrypted' : 'Encrypted';
   return { operation: op, status: 'success', code: 0, message: `${verb} ${all.length} data volume(s): ${all.map((p) => p.mountpoint).join(', ')}.${osNote}`, data: dataState(op, all), volumes: rows };
 }
 
+/** Every new volume passes every check before the first one is touched; a refusal changes nothing. */
+async function checkFresh(op: DataOperation, act: readonly PlannedVolume[], deps: DataDeps): Promise<Report | undefined> {
+  const fresh = act.filter((a) => a.fresh && a.progress.action !== 'decrypt');
+  if (fresh.length === 0) return undefined;
+  const mode = op === 'EnableEncryption' ? 'inplace' : 'format';
+  const facts: VolumeFacts[] = [];
+  for (const a of fresh) facts.push(await factsOf(a.volume!, mode, deps.tools));
+  const errors = checkDataPrereqs({ mode, volumes: facts, dmCrypt: await deps.tools.mnt.dmCryptAvailable(), reduceBytes: REDUCE_DEVICE_BYTES });
+  if (errors.length === 0) return undefined;
+  for (const e of errors) deps.log.error('prerequisite failed', { code: e.code, message: e.message });
+  return { operation: op, status: 'error', code: errors[0]!.code, message: `Nothing was changed. ${errors.map((e) => `[${e.code}] ${e.message}`).join(' ')}` };
+}
+
+/**
+ * The volumes one after the other, with the status rewritten after every step and on a heartbeat. A volume
+ * that fails is recorded and the next goes on; a stop ends them all at a safe point.
+ */
 async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Promise<VolumeFacts> {
   const users = v.mountpoint ? await tools.mnt.users(v.mountpoint) : [];
   if (mode !== 'inplace' || !v.fstype || !EXT_FS.has(v.fstype)) return { volume: v, users };
@@ -140,21 +105,58 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
   return { volume: v, users, shrinkableBytes: devBytes - min };
 }
 
-async function runVolume(a: PlannedVolume, volumes: readonly Volume[], tools: Tools, deps: DataDeps, entries: Map<string, VolumeProgress>, rates: Map<string, Rate>, report: () => void): Promise<void> {
+/**
+ * The volumes one after the other, with the status rewritten after every step and on a heartbeat. A volume
+ * that fails is recorded and the next goes on; a stop ends them all at a safe point.
+ */
+async function runVolumes(op: DataOperation, act: readonly PlannedVolume[], volumes: readonly Volume[], deps: DataDeps): Promise<{ all: VolumeProgress[]; failure?: AdeError }> {
+  const { log } = deps;
+  const now = deps.now ?? Date.now;
+  const entries = new Map<string, VolumeProgress>(act.map((a) => [a.id, a.progress]));
+  const rates = new Map<string, Rate>();
+  const report = () => deps.progress(progressReport(op, [...entries.values()], now(), rates));
+  report();
+  let failure: AdeError | undefined;
+  // A failed write here (disk full) must not kill the worker: the next step or beat writes again.
+  const beat = () => { try { report(); } catch (e) { log.warn(`status not refreshed: ${e instanceof Error ? e.message : String(e)}`); } };
+  const heartbeat = setInterval(beat, deps.heartbeatMs ?? 5_000);
+  try {
+    for (const a of act) {
+      try {
+        await runVolume(a, volumes, deps, { entries, rates, report });
+      } catch (e) {
+        if (e instanceof Stopped || deps.signal.aborted) throw e;
+        const err = e instanceof AdeError ? e : new AdeError('EncryptionFailed', { device: a.progress.device, cause: e instanceof Error ? e.message : String(e), log: log.path ?? 'the extension log' }, { cause: e });
+        log.error(`${a.progress.device}: ${err.message}`, { code: err.code });
+        const p = { ...entries.get(a.id)!, error: { code: err.code, message: err.message } };
+        entries.set(a.id, p);
+        deps.journal.save(a.id, p);
+        failure ??= err;
+      }
+    }
+  } finally {
+    clearInterval(heartbeat);
+  }
+  return { all: [...entries.values()], ...(failure ? { failure } : {}) };
+}
+
+interface Tracking { entries: Map<string, VolumeProgress>; rates: Map<string, Rate>; report: () => void }
+
+async function runVolume(a: PlannedVolume, volumes: readonly Volume[], deps: DataDeps, t: Tracking): Promise<void> {
+  const { entries, rates } = t;
   const p0 = entries.get(a.id)!;
   const vol = a.volume ?? locate(p0, volumes);
   if (!vol) throw new AdeError('VolumeVanished', { device: steadiestName(p0, p0.device), uuid: p0.luksUuid, action: p0.action });
   const now = deps.now ?? Date.now;
   const v: VolumeRun = {
-    id: a.id, p: { ...p0, device: vol.device }, device: vol.device, seq: deps.journal.get().seq, tools,
-    escrow: deps.escrow, keyVolume: deps.keyVolume, ...(deps.fetchKey ? { fetchKey: deps.fetchKey } : {}),
+    id: a.id, p: { ...p0, device: vol.device }, device: vol.device, seq: deps.journal.seq, tools: deps.tools, keys: deps.keys,
     save(patch) {
       v.p = { ...v.p, ...patch };
       if (patch.doneBytes !== undefined && !rates.has(v.p.mapperName)) rates.set(v.p.mapperName, { startedAt: now(), startBytes: patch.doneBytes });
       entries.set(a.id, v.p);
-      saveProgress(deps.journal, a.id, v.p);
+      deps.journal.save(a.id, v.p);
     },
-    progress: report, log: deps.log, signal: deps.signal, pollMs: deps.pollMs ?? 5_000,
+    progress: t.report, log: deps.log, signal: deps.signal, pollMs: deps.pollMs ?? 5_000,
   };
   try {
     await runSteps(STEPS[v.p.action], v);

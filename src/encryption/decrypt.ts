@@ -4,7 +4,6 @@
 // disk, never on the volume. While it runs, crypttab names that header so a reboot reopens the volume. Then:
 // unmount the mapping, close it, restore the original fstab entry, drop the crypttab entry, mount the
 // plain device, grow the file system into the freed header area, delete the header and the record.
-import { existsSync, rmSync } from 'node:fs';
 import { encryptedBoot, plainBoot } from './boot.ts';
 import { steadiestName } from './plan.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
@@ -14,7 +13,7 @@ const header = (v: VolumeRun) => v.tools.records.headerPath(v.p.mapperName);
 /** Decryption is over: the exported header describes only plaintext, or is gone and so is the LUKS header. */
 async function finished(v: VolumeRun): Promise<boolean> {
   const h = header(v);
-  if (existsSync(h)) {
+  if (v.tools.records.hasHeader(v.p.mapperName)) {
     const meta = await v.tools.cs.dump(h);
     return !!meta && !meta.reencryptInProgress && meta.segments.every((s) => s.type === 'linear');
   }
@@ -22,12 +21,11 @@ async function finished(v: VolumeRun): Promise<boolean> {
 }
 
 async function initialized(v: VolumeRun): Promise<boolean> {
-  const h = header(v);
-  if (!existsSync(h)) return false;
-  if (await v.tools.cs.dump(h)) return true;
+  if (!v.tools.records.hasHeader(v.p.mapperName)) return false;
+  if (await v.tools.cs.dump(header(v))) return true;
   // cryptsetup writes the exported header before it touches the device: an unreadable one is a kill
   // during that write, and the device still holds its own header.
-  rmSync(h, { force: true });
+  v.tools.records.removeHeader(v.p.mapperName);
   return false;
 }
 
@@ -92,5 +90,5 @@ export const DECRYPT_STEPS: readonly Step[] = [
   },
   { name: 'mount-plain', run: (v) => ensureMounted(v, v.device) },
   { name: 'grow', run: (v) => v.tools.fs.grow(v.device, v.p.fstype, v.p.mountpoint) },
-  { name: 'cleanup', async run(v) { rmSync(header(v), { force: true }); v.tools.records.remove(v.p.mapperName); } },
+  { name: 'cleanup', async run(v) { v.tools.records.removeHeader(v.p.mapperName); v.tools.records.remove(v.p.mapperName); } },
 ];

@@ -15,10 +15,10 @@
 //            resource disk; the LUN links are what tell them apart.
 //   data     on any other disk, a device carrying a file system or a LUKS container, or a dm-crypt mapping.
 //   other    everything else: partition tables, LVM PVs, swap, loop/zram/rom devices, empty disks.
-import type { BlockDevice, Mount } from './lsblk.ts';
-import type { FstabEntry } from './fstab.ts';
-import type { CrypttabEntry } from './crypttab.ts';
-import type { LuksMetadata, ReencryptState } from './luksdump.ts';
+import type { BlockDevice, Mount } from '../parsers/lsblk.ts';
+import type { FstabEntry } from '../parsers/fstab.ts';
+import type { CrypttabEntry } from '../parsers/crypttab.ts';
+import type { LuksMetadata, ReencryptState } from '../parsers/luksdump.ts';
 
 export type VolumeRole = 'os' | 'boot' | 'resource' | 'bek' | 'data' | 'other';
 export type AdeOsState = 'NotEncrypted' | 'Encrypted' | 'EncryptionInProgress' | 'VMRestartPending';

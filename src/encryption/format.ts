@@ -1,7 +1,7 @@
 // EnableEncryptionFormatAll of one data volume: its content is erased. escrow → unmount → luksFormat →
 // open → mkfs (the volume's previous type, ext4 if none) → mount at the same place with the same options →
 // crypttab/fstab. The LUKS UUID we chose tells "formatted by us" (resume) from anything else.
-import { AdeError } from '../extension/errors.ts';
+import { AdeError } from '../shared/errors.ts';
 import { encryptedBoot } from './boot.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, escrowStep, mapperPath, needKey, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
 

@@ -2,7 +2,7 @@
 // escrow → unmount → e2fsck → shrink by the header area → `reencrypt --encrypt --init-only` (activates the
 // future mapping) → mount on it → crypttab/fstab → `reencrypt --resume-only` online → grow. Steps before the
 // LUKS header exists are skipped once it does; after, each checks the mapping, the mount and the metadata.
-import { AdeError } from '../extension/errors.ts';
+import { AdeError } from '../shared/errors.ts';
 import { REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
 import { encryptedBoot } from './boot.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, escrowStep, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';

@@ -1,6 +1,6 @@
 // Which data volumes an operation acts on, from data only: the classified volumes, the journal's entries
 // (resume first, never restart) and the records of volumes this extension encrypted. Pure.
-import type { EncryptionOperation } from '../extension/types.ts';
+import type { EncryptionOperation } from '../shared/types.ts';
 import type { Volume } from './discovery.ts';
 import type { VolumeAction, VolumeProgress, VolumeRecord } from './volume-journal.ts';
 

@@ -1,6 +1,6 @@
 // The status report of a data operation: ADE's {"os","data"} pair plus one row per volume with its state and,
 // while reencryption runs, percent done and an ETA from the rate observed since the worker started it.
-import type { Report, VolumeDetail, DataState } from '../extension/status.ts';
+import type { Report, VolumeDetail, DataState } from '../shared/report.ts';
 import type { VolumeProgress } from './volume-journal.ts';
 
 const IN_PROGRESS: Record<VolumeProgress['action'], string> = { inplace: 'EncryptionInProgress', format: 'EncryptionInProgress', decrypt: 'DecryptionInProgress' };

@@ -2,8 +2,8 @@
 // settings name another KEK, algorithm or vault than the one holding a volume's secret, its passphrase is
 // stored anew under the new KEK, proven by a round trip, recorded, and only then is the old secret retired.
 // The data is not re-encrypted and the key volume's copy (the plain passphrase) stays as it is.
-import type { Logger } from '../extension/log.ts';
-import type { EncryptionSettings } from '../extension/types.ts';
+import type { Logger } from '../shared/log.ts';
+import type { EncryptionSettings } from '../shared/types.ts';
 import type { KeyRecord, RotatedRecord } from '../keys/rotate.ts';
 import type { VolumeRecord } from './volume-journal.ts';
 

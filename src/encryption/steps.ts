@@ -3,27 +3,33 @@
 // running the list again from the top after a kill, a power cut or a reboot (which may have remounted the
 // plaintext file system, or opened the mapping from crypttab) converges on the same end state. The journal
 // is rewritten after each step: it says how far we got (status, tests), the devices say what is true.
-import { AdeError } from '../extension/errors.ts';
-import type { Logger } from '../extension/log.ts';
-import type { KeyVolume } from '../keys/protectors/bek-volume.ts';
+import { AdeError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { firstKey, unlockSlots, type VolumeProtectors } from '../keys/protectors/unlock.ts';
+import type { BlockSnapshot } from '../system/blockdev.ts';
 import type { Cryptsetup } from '../system/cryptsetup.ts';
-import { CryptsetupError } from '../system/cryptsetup.ts';
 import type { FileSystems } from '../system/fs.ts';
 import type { Mounts } from '../system/mount.ts';
-import type { SysFiles, VolumeRecords } from '../system/sysfiles.ts';
-import { reencryptDoneBytes } from './luksdump.ts';
+import type { SysFiles } from '../system/sysfiles.ts';
+import { reencryptDoneBytes } from '../parsers/luksdump.ts';
 import type { BootTexts } from './boot.ts';
-import type { RecordState, VolumeProgress } from './volume-journal.ts';
+import type { RecordState, VolumeProgress, VolumeRecords } from './volume-journal.ts';
 
+/** The machine, as the system adapters show it (the caller builds them: src/commands/machine.ts). */
 export interface Tools {
   cs: Cryptsetup;
   fs: FileSystems;
   mnt: Mounts;
   files: SysFiles;
   records: VolumeRecords;
+  /** The block devices, mounts and boot tables now. */
+  snapshot(): Promise<BlockSnapshot>;
 }
 
-export type EscrowFn = (volume: { id: string; fileName: string }) => Promise<{ passphrase: Buffer; secretUrl: string; kekUrl?: string; algorithm?: string }>;
+/** Where volume keys come from and are kept: a new passphrase, sealed by Key Vault (escrow) and the key volume. */
+export interface VolumeKeys extends VolumeProtectors {
+  newPassphrase(): Buffer;
+}
 
 export interface VolumeRun {
   id: string;
@@ -33,9 +39,7 @@ export interface VolumeRun {
   device: string;
   seq: number;
   tools: Tools;
-  escrow: EscrowFn;
-  keyVolume: KeyVolume;
-  fetchKey?: (secretUrl: string) => Promise<Buffer>;
+  keys: VolumeKeys;
   /** The passphrase once escrowed or read back; never written anywhere but the key volume. */
   key?: Buffer;
   save(patch: Partial<VolumeProgress>): void;
@@ -67,14 +71,18 @@ export async function runSteps(steps: readonly Step[], v: VolumeRun): Promise<vo
 
 export const mapperPath = (p: VolumeProgress) => `/dev/mapper/${p.mapperName}`;
 
-/** The key: escrowed first (no disk is touched before), then kept on the key volume for boot unlock. */
+/**
+ * The key: escrowed first (sealed in Key Vault and proven to read back; no disk is touched before), then
+ * sealed on the key volume for boot unlock.
+ */
 export const escrowStep: Step = {
   name: 'escrow',
   async run(v) {
     if (v.p.secretUrl) { await needKey(v); return; }
-    const { passphrase, secretUrl, kekUrl, algorithm } = await v.escrow({ id: v.p.luksUuid, fileName: v.p.fileName });
-    v.log.addSecret(passphrase.toString('utf8'));
-    await v.keyVolume.writeKey(v.p.fileName, passphrase);
+    const volume = { id: v.p.luksUuid, fileName: v.p.fileName };
+    const passphrase = v.keys.newPassphrase();
+    const { secretUrl, kekUrl, algorithm } = await v.keys.keyVault.seal({ volume, passphrase });
+    await v.keys.bek.seal({ volume, passphrase, secretUrl });
     v.key = passphrase;
     // The KEK is kept with the secret so a later KEK change knows which volumes to re-wrap.
     v.save({ secretUrl, ...(kekUrl ? { kekUrl } : {}), ...(algorithm ? { algorithm } : {}) });
@@ -83,15 +91,10 @@ export const escrowStep: Step = {
   },
 };
 
-/** Reads the key back after a restart: key volume first, the escrowed secret second. */
+/** Reads the key back after a restart, in the unlock order (key volume, then the escrowed secret). */
 export async function needKey(v: VolumeRun): Promise<Buffer> {
-  if (v.key) return v.key;
-  let key = await v.keyVolume.readKey(v.p.fileName);
-  if (!key && v.fetchKey && v.p.secretUrl) key = await v.fetchKey(v.p.secretUrl);
-  if (!key) throw new AdeError('PassphraseFileNotFound', { file: v.p.fileName, secret: v.p.secretUrl ?? '(not escrowed)' });
-  v.log.addSecret(key.toString('utf8'));
-  v.key = key;
-  return key;
+  v.key ??= (await firstKey(unlockSlots(v.keys, v.p), v.log, `give the key of ${v.device}`)).key;
+  return v.key;
 }
 
 export function writeRecord(v: VolumeRun, state: RecordState): void {
@@ -168,7 +171,7 @@ export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: { hea
     try {
       await resume();
     } catch (e) {
-      if (!(e instanceof CryptsetupError) || !e.needsRepair) throw e;
+      if (!cs.needsRepair(e)) throw e;
       v.log.warn(`${v.device}: reencryption needs recovery after an interruption; running cryptsetup repair`);
       await cs.repair(v.device, key, o.header ? { header: o.header } : {});
       await resume();

@@ -1,10 +1,9 @@
 // Network unlock at boot (D5): every volume we encrypted whose mapping is not open after systemd-cryptsetup
 // ran (its key file missing: the key volume was not attached) is opened with the first key protector that
 // works — the key volume, then Key Vault — and mounted as /etc/fstab says. Pure: the machine comes in as deps.
-import { asAdeError } from '../extension/errors.ts';
-import type { Logger } from '../extension/log.ts';
-import type { OpenWithKey, ProtectorSlot } from '../keys/protectors/unlock.ts';
-import { unlockVolume } from '../keys/protectors/unlock.ts';
+import { asAdeError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { unlockSlots, unlockVolume, type OpenWithKey, type VolumeProtectors } from '../keys/protectors/unlock.ts';
 import type { VolumeRecord } from './volume-journal.ts';
 
 export interface UnlockDeps {
@@ -12,7 +11,8 @@ export interface UnlockDeps {
   isOpen(name: string): Promise<boolean>;
   /** The LUKS container's current device path, if attached. */
   locate(r: VolumeRecord): Promise<string | undefined>;
-  slots(r: VolumeRecord): ProtectorSlot[];
+  /** What keeps this volume's key (the Key Vault one reaches the vault of its secret). */
+  protectors(r: VolumeRecord): VolumeProtectors;
   open: OpenWithKey;
   isMounted(mountpoint: string): Promise<boolean>;
   /** Mounts by mount point, so /etc/fstab's entry (device, type, options) applies. */
@@ -36,7 +36,7 @@ export async function unlockAll(d: UnlockDeps): Promise<UnlockResult> {
       } else {
         const device = await d.locate(r);
         if (!device) throw new Error(`its device (${r.persistentName ?? `LUKS UUID ${r.luksUuid}`}) is not attached`);
-        const by = await unlockVolume(device, r.mapperName, d.slots(r), d.open, d.log);
+        const by = await unlockVolume(device, r.mapperName, unlockSlots(d.protectors(r), r), d.open, d.log);
         out.opened.push({ name: r.mapperName, by });
       }
       if (!(await d.isMounted(r.mountpoint))) await d.mount(r.mountpoint);

@@ -1,9 +1,9 @@
-// A typed layer over the journal's free-form `volumes` map, and the per-volume record kept beside it.
-// The journal entry says how far one operation got with one volume (rewritten atomically after every
-// step); the record (state dir, volumes/<mapper>.json) outlives the operation: it holds what a later
-// DisableEncryption, or an operation adopting an unfinished volume after a failed one, needs.
-import type { Journal } from '../extension/journal.ts';
-import type { FstabEntry } from './fstab.ts';
+// What the core keeps per volume: the journal entry says how far one operation got with one volume
+// (rewritten atomically after every step); the record (state dir, volumes/<mapper>.json) outlives the
+// operation: it holds what a later DisableEncryption, or an operation adopting an unfinished volume after a
+// failed one, needs.
+import type { FstabEntry } from '../parsers/fstab.ts';
+import type { RecordStore } from '../system/sysfiles.ts';
 
 export type VolumeAction = 'inplace' | 'format' | 'decrypt';
 
@@ -49,22 +49,14 @@ export interface VolumeRecord extends VolumeProgress {
   seq: number;
 }
 
+export type VolumeRecords = RecordStore<VolumeRecord>;
+
+/** The running operation's journal, as the core sees it (the protocol layer writes it atomically). */
 export interface JournalAccess {
-  get(): Journal;
-  update(fn: (j: Journal) => Journal | void): void;
-}
-
-function isProgress(x: unknown): x is VolumeProgress {
-  return typeof x === 'object' && x !== null && typeof (x as VolumeProgress).mapperName === 'string' && typeof (x as VolumeProgress).action === 'string';
-}
-
-export function volumeProgress(j: Journal): Record<string, VolumeProgress> {
-  const out: Record<string, VolumeProgress> = {};
-  for (const [id, v] of Object.entries(j.volumes ?? {})) if (isProgress(v)) out[id] = v;
-  return out;
-}
-
-/** Replaces one volume's entry (the journal writer makes it atomic and durable). */
-export function saveProgress(journal: JournalAccess, id: string, p: VolumeProgress): void {
-  journal.update((j) => ({ ...j, volumes: { ...j.volumes, [id]: { ...p } as unknown as Record<string, unknown> } }));
+  /** The operation's sequence number. */
+  readonly seq: number;
+  /** This operation's volume entries, as last saved. */
+  volumes(): Record<string, VolumeProgress>;
+  /** Replaces one volume's entry, atomically and durably. */
+  save(id: string, p: VolumeProgress): void;
 }

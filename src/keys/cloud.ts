@@ -1,6 +1,6 @@
 // Which cloud a vault lives in, decided by its DNS suffix: that fixes the Entra ID authority and the token
 // scope. Pure.
-import { AdeError } from '../extension/errors.ts';
+import { AdeError } from '../shared/errors.ts';
 
 export interface Cloud {
   name: 'AzureCloud' | 'AzureChinaCloud' | 'AzureUSGovernment';

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
 import { ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential } from '@azure/identity';
-import { AdeError } from '../extension/errors.ts';
-import type { Logger } from '../extension/log.ts';
-import type { Identity } from '../extension/types.ts';
+import { AdeError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import type { Identity } from '../shared/types.ts';
 import type { Cloud } from './cloud.ts';
 
 /** Where waagent keeps certificates (Lib.Dir in /etc/waagent.conf). */

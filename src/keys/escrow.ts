@@ -3,11 +3,11 @@
 // back: fetch a secret, unwrap, return the passphrase.
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { KeyVaultKey } from '@azure/keyvault-keys';
-import { AdeError } from '../extension/errors.ts';
-import type { Logger } from '../extension/log.ts';
-import type { EncryptionSettings, Identity, Kek, KekAlgorithm } from '../extension/types.ts';
+import { AdeError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import type { EncryptionSettings, Identity, Kek, KekAlgorithm } from '../shared/types.ts';
 import { parseItemUrl, vaultName, vaultOrigin } from './cloud.ts';
-import { generatePassphrase, maxWrapBytes, registerSecret } from './passphrase.ts';
+import { maxWrapBytes, registerSecret } from './passphrase.ts';
 import { type KeysDeps, VaultSession } from './session.ts';
 import { CONTENT_TYPE_WRAPPED, TAG_ALGORITHM, TAG_KEK_URL, buildSecretTags, contentTypeFor, tagDifference } from './tags.ts';
 
@@ -26,25 +26,12 @@ export interface EscrowRecord {
   algorithm?: KekAlgorithm;
 }
 
-export interface EscrowResult extends EscrowRecord {
-  passphrase: Buffer;
-}
-
 export interface EscrowArgs {
   settings: EncryptionSettings;
   machineName: string;
   volume: VolumeRef;
   log: Logger;
   deps?: KeysDeps;
-}
-
-/** Generates (or takes the user's) passphrase, escrows it, proves the round trip, returns it. */
-export async function escrowKey(args: EscrowArgs): Promise<EscrowResult> {
-  const { settings, log, deps } = args;
-  const passphrase = settings.passphrase !== undefined ? Buffer.from(settings.passphrase, 'utf8') : generatePassphrase(deps?.randomBytes);
-  registerSecret(log, passphrase);
-  const record = await storePassphrase({ ...args, passphrase });
-  return { passphrase, ...record };
 }
 
 export interface StoreArgs extends EscrowArgs {

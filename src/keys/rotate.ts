@@ -6,8 +6,8 @@
 // but it stays recoverable: if anything still points at it (a VM model or backup not yet updated) an
 // operator can re-enable it, whereas delete starts soft-delete (or is final without purge protection) and
 // would need the extra secrets/delete permission. The old secret is tagged ReplacedBy=<new secret URL>.
-import type { Logger } from '../extension/log.ts';
-import type { EncryptionSettings, KekAlgorithm } from '../extension/types.ts';
+import type { Logger } from '../shared/log.ts';
+import type { EncryptionSettings, KekAlgorithm } from '../shared/types.ts';
 import { parseItemUrl } from './cloud.ts';
 import { type EscrowRecord, type VolumeRef, fetchKeyDetailed, storePassphrase } from './escrow.ts';
 import { type KeysDeps, VaultSession } from './session.ts';

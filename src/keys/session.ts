@@ -1,8 +1,8 @@
 // One identity talking to Key Vault: the cloud, the credential, cached clients, and the call wrapper that
 // retries and turns failures into coded errors.
 import type { TokenCredential } from '@azure/core-auth';
-import type { Logger } from '../extension/log.ts';
-import type { Identity } from '../extension/types.ts';
+import type { Logger } from '../shared/log.ts';
+import type { Identity } from '../shared/types.ts';
 import { type Cloud, cloudForVault } from './cloud.ts';
 import { type CryptoApi, type KeysApi, type SecretsApi, type VaultClientFactory, realClients } from './clients.ts';
 import { createCredential } from './credentials.ts';

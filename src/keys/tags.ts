@@ -1,6 +1,6 @@
 // ADE's secret format: content type and tags, so Azure Backup, the portal and ADE's own tools recognise our
 // secrets, plus the volume each key protects. Pure.
-import type { KekAlgorithm } from '../extension/types.ts';
+import type { KekAlgorithm } from '../shared/types.ts';
 
 export const CONTENT_TYPE_WRAPPED = 'Wrapped BEK';
 export const CONTENT_TYPE_PLAIN = 'BEK';

@@ -1,6 +1,6 @@
 // Turns what the SDK and the identity library throw into coded AdeErrors that name the fix. Pure.
-import { AdeError } from '../extension/errors.ts';
-import type { Identity } from '../extension/types.ts';
+import { AdeError } from '../shared/errors.ts';
+import type { Identity } from '../shared/types.ts';
 import type { Cloud } from './cloud.ts';
 import { vaultName } from './cloud.ts';
 import { describeIdentity, tokenSource } from './credentials.ts';

@@ -3,14 +3,20 @@
 // remounted read-write only for the moment a key file is written, atomically.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdeError } from '../extension/errors.ts';
-import type { KeyVolume } from '../keys/protectors/bek-volume.ts';
-import { type Runner, run } from './exec.ts';
+import { AdeError } from '../shared/errors.ts';
+import { CommandFailed, must as mustRun, type Runner, run } from './exec.ts';
 import { writeFileAtomic } from './files.ts';
 
 export const BEK_LABEL = 'BEK VOLUME';
 export const BEK_MOUNT_POINT = '/mnt/azure_bek_disk';
 export const BEK_MOUNT_OPTIONS = 'fmask=0277,dmask=0077,uid=0,gid=0,nodev,nosuid,noexec';
+
+/** The key files on the key volume, by name (LinuxPassPhraseFileName_<controller>_<lun>). */
+export interface KeyVolume {
+  writeKey(fileName: string, data: Buffer): Promise<void>;
+  /** undefined when the file does not exist. */
+  readKey(fileName: string): Promise<Buffer | undefined>;
+}
 
 export interface BekVolumeOptions {
   runner?: Runner;
@@ -22,9 +28,12 @@ export function bekVolume(opts: BekVolumeOptions = {}): KeyVolume {
   const mountPoint = opts.mountPoint ?? BEK_MOUNT_POINT;
 
   const must = async (file: string, args: string[], what: string) => {
-    const r = await runner(file, args);
-    if (r.exitCode !== 0) throw new AdeError('KeyVolumeMissing', { fix: `${what} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}.` });
-    return r.stdout;
+    try {
+      return await mustRun(runner, file, args);
+    } catch (e) {
+      if (!(e instanceof CommandFailed)) throw e;
+      throw new AdeError('KeyVolumeMissing', { fix: `${what} failed: ${e.stderr.trim() || `exit ${e.exitCode}`}.` });
+    }
   };
 
   const locate = async (): Promise<string> => {

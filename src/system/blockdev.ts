@@ -1,56 +1,42 @@
 // Gathers what volume discovery needs from the running system: lsblk, findmnt, blkid, luksDump through the
 // injected Runner; fstab, crypttab and the udev links from the file system under `root` (a fake tree in
-// tests). Returns raw text for the pure parsers in src/encryption/.
+// tests). Returns them parsed (src/parsers/); which device is what is the core's to decide.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import type { Runner } from './exec.ts';
+import { CommandFailed, must, type Runner } from './exec.ts';
 import { readTextIfExists } from './files.ts';
-import { FINDMNT_COLUMNS, LSBLK_COLUMNS, parseFindmnt, parseLsblk } from '../encryption/lsblk.ts';
-import { mergeBlkid, parseBlkidExport } from '../encryption/blkid.ts';
-import { parseFstab } from '../encryption/fstab.ts';
-import { parseCrypttab } from '../encryption/crypttab.ts';
-import { parseLuksDumpJson, type LuksMetadata } from '../encryption/luksdump.ts';
-import { classifyVolumes, type Volume } from '../encryption/discovery.ts';
+import { FINDMNT_COLUMNS, LSBLK_COLUMNS, parseFindmnt, parseLsblk, type BlockDevice, type Mount } from '../parsers/lsblk.ts';
+import { mergeBlkid, parseBlkidExport } from '../parsers/blkid.ts';
+import { parseFstab, type FstabEntry } from '../parsers/fstab.ts';
+import { parseCrypttab, type CrypttabEntry } from '../parsers/crypttab.ts';
+import { parseLuksDumpJson, type LuksMetadata } from '../parsers/luksdump.ts';
 
-export class CommandFailed extends Error {
-  constructor(cmd: string, exitCode: number, stderr: string) {
-    super(`${cmd} failed (exit ${exitCode}): ${stderr.trim() || 'no output'}`);
-    this.name = 'CommandFailed';
-  }
-}
-
-async function must(runner: Runner, file: string, args: readonly string[]): Promise<string> {
-  const r = await runner(file, args);
-  if (r.exitCode !== 0) throw new CommandFailed(`${file} ${args.join(' ')}`, r.exitCode, r.stderr);
-  return r.stdout;
-}
-
-export function lsblkText(runner: Runner): Promise<string> {
+function lsblkText(runner: Runner): Promise<string> {
   return must(runner, 'lsblk', ['--json', '--bytes', '--output', LSBLK_COLUMNS]);
 }
 
-export function findmntText(runner: Runner): Promise<string> {
+function findmntText(runner: Runner): Promise<string> {
   return must(runner, 'findmnt', ['--json', '--list', '--output', FINDMNT_COLUMNS]);
 }
 
 /** blkid exits 2 when it finds nothing to report; that is an empty answer, not a failure. */
-export async function blkidText(runner: Runner): Promise<string> {
+async function blkidText(runner: Runner): Promise<string> {
   const r = await runner('blkid', ['-o', 'export']);
   if (r.exitCode === 0 || r.exitCode === 2) return r.stdout;
   throw new CommandFailed('blkid -o export', r.exitCode, r.stderr);
 }
 
 /** LUKS2 JSON metadata, or undefined for LUKS1 / not LUKS (cryptsetup exits 1 for both). */
-export async function luksDumpJsonText(runner: Runner, device: string): Promise<string | undefined> {
+async function luksDumpJsonText(runner: Runner, device: string): Promise<string | undefined> {
   const r = await runner('cryptsetup', ['luksDump', '--dump-json-metadata', device]);
   return r.exitCode === 0 ? r.stdout : undefined;
 }
 
-export function fstabText(root = '/'): string {
+function fstabText(root = '/'): string {
   return readTextIfExists(join(root, 'etc/fstab')) ?? '';
 }
 
-export function crypttabText(root = '/'): string {
+function crypttabText(root = '/'): string {
   return readTextIfExists(join(root, 'etc/crypttab')) ?? '';
 }
 
@@ -88,12 +74,26 @@ export function diskLinks(root: string, dir: string): Record<string, string> {
 }
 
 /** /dev/disk/by-uuid as uuid → device path. */
-export function byUuidLinks(root = '/'): Record<string, string> {
+function byUuidLinks(root = '/'): Record<string, string> {
   return diskLinks(root, 'by-uuid');
 }
 
-/** Every block device classified; QueryEncryptionStatus feeds this to summarize(). */
-export async function readSystemVolumes(runner: Runner, root = '/'): Promise<Volume[]> {
+/** Everything the block devices, mounts and boot tables say, at one moment. */
+export interface BlockSnapshot {
+  devices: BlockDevice[];
+  mounts: Mount[];
+  fstab: FstabEntry[];
+  crypttab: CrypttabEntry[];
+  /** Links under /dev/disk/azure, relative to it ('scsi1/lun0', 'root', …) → device path. */
+  azureLinks: Record<string, string>;
+  /** /dev/disk/by-uuid; absent where udev made no links at all. */
+  byUuid?: Record<string, string>;
+  byId: Record<string, string>;
+  /** LUKS2 metadata by container device path. */
+  luks: Record<string, LuksMetadata>;
+}
+
+export async function readBlockSnapshot(runner: Runner, root = '/'): Promise<BlockSnapshot> {
   const [lsblk, findmnt, blkid] = await Promise.all([lsblkText(runner), findmntText(runner), blkidText(runner)]);
   const devices = mergeBlkid(parseLsblk(lsblk), parseBlkidExport(blkid));
   const luks: Record<string, LuksMetadata> = {};
@@ -101,18 +101,16 @@ export async function readSystemVolumes(runner: Runner, root = '/'): Promise<Vol
     const text = await luksDumpJsonText(runner, d.path);
     if (text !== undefined) luks[d.path] = parseLuksDumpJson(text);
   }
-  const azureLinks = diskLinks(root, 'azure');
   const byUuid = byUuidLinks(root);
-  const byId = diskLinks(root, 'by-id');
-  return classifyVolumes({
+  return {
     devices,
     mounts: parseFindmnt(findmnt),
     fstab: parseFstab(fstabText(root)),
     crypttab: parseCrypttab(crypttabText(root)),
-    azureLinks,
+    azureLinks: diskLinks(root, 'azure'),
     // An empty map means "no udev links here" (container, early boot), not "no UUID is linked".
     ...(Object.keys(byUuid).length > 0 ? { byUuid } : {}),
-    byId,
+    byId: diskLinks(root, 'by-id'),
     luks,
-  });
+  };
 }

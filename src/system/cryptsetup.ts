@@ -3,8 +3,8 @@
 // holds), never argv, environment or a temporary file. All parameters that decide the on-disk format live
 // here, so the host crash test and the worker run the exact same invocations.
 import { totalmem } from 'node:os';
-import type { Runner } from './exec.ts';
-import { parseLuksDumpJson, type LuksMetadata } from '../encryption/luksdump.ts';
+import { CommandFailed, must as mustRun, type Runner } from './exec.ts';
+import { parseLuksDumpJson, type LuksMetadata } from '../parsers/luksdump.ts';
 
 /** The LUKS2 header area cryptsetup puts at the head of an in-place device; the file system shrinks by this. */
 export const REDUCE_DEVICE_BYTES = 32 * 1024 * 1024;
@@ -30,23 +30,6 @@ export function parsePbkdf(knob: string | undefined, ramBytes: number): string[]
   return ['--pbkdf', m[1]!, '--pbkdf-memory', String(Math.min(Number(m[2]), boundKiB))];
 }
 
-export class CryptsetupError extends Error {
-  readonly action: string;
-  readonly exitCode: number;
-  readonly stderr: string;
-  constructor(action: string, exitCode: number, stderr: string) {
-    super(`cryptsetup ${action} failed (exit ${exitCode}): ${stderr.trim() || 'no output'}`);
-    this.name = 'CryptsetupError';
-    this.action = action;
-    this.exitCode = exitCode;
-    this.stderr = stderr;
-  }
-  /** An interrupted reencryption must be recovered (repair, or open) before it can resume. */
-  get needsRepair(): boolean {
-    return /requires reencryption recovery|run repair/i.test(this.stderr);
-  }
-}
-
 export interface ReencryptOptions {
   /** Detached (decrypt: exported) header file. */
   header?: string;
@@ -56,15 +39,16 @@ export interface ReencryptOptions {
 }
 
 export function cryptsetup(run: Runner) {
-  const must = async (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> => {
-    const r = await run('cryptsetup', args, { ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
-    if (r.exitCode !== 0) throw new CryptsetupError(action, r.exitCode, r.stderr);
-    return r.stdout;
-  };
+  const must = (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> =>
+    mustRun(run, 'cryptsetup', args, { name: `cryptsetup ${action}`, ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
   const hdr = (h?: string) => (h ? ['--header', h] : []);
   const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
 
   return {
+    /** Whether a failure says an interrupted reencryption must be recovered (repair, or open) before it resumes. */
+    needsRepair(e: unknown): boolean {
+      return e instanceof CommandFailed && /requires reencryption recovery|run repair/i.test(e.stderr);
+    },
     async isLuks(device: string): Promise<boolean> {
       return (await run('cryptsetup', ['isLuks', device])).exitCode === 0;
     },
@@ -98,7 +82,7 @@ export function cryptsetup(run: Runner) {
     /**
      * Runs (or continues) whatever reencryption the metadata describes, to the end, or until `signal`
      * aborts: cryptsetup then finishes the hotzone in flight, leaves the metadata consistent for the
-     * next resume, and exits non-zero (a CryptsetupError the caller tells apart by its signal). A SIGTERM
+     * next resume, and exits non-zero (a CommandFailed the caller tells apart by its signal). A SIGTERM
      * while it is still starting (cryptsetup 2.6 clears its interrupt flag when the reencryption loop
      * begins) is lost and the run goes on to the end; callers check the signal again afterwards.
      */

@@ -18,6 +18,26 @@ export interface RunOptions {
 }
 export type Runner = (file: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
+/** A tool that ran and exited with a code its caller does not accept. */
+export class CommandFailed extends Error {
+  readonly exitCode: number;
+  readonly stderr: string;
+  constructor(cmd: string, exitCode: number, stderr: string) {
+    super(`${cmd} failed (exit ${exitCode}): ${stderr.trim() || 'no output'}`);
+    this.name = 'CommandFailed';
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/** Runs a tool that must succeed (exit 0, or one of `ok`); returns its stdout, else throws CommandFailed. */
+export async function must(run: Runner, file: string, args: readonly string[], opts: RunOptions & { ok?: readonly number[]; name?: string } = {}): Promise<string> {
+  const { ok = [0], name = `${file} ${args.join(' ')}`, ...runOpts } = opts;
+  const r = await run(file, args, runOpts);
+  if (!ok.includes(r.exitCode)) throw new CommandFailed(name, r.exitCode, r.stderr || r.stdout);
+  return r.stdout;
+}
+
 export const CHILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function childEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -1,37 +1,14 @@
 // File-system tools for in-place encryption: check, measure, shrink and grow ext2/3/4; make a file system
 // for format-and-encrypt. Sizes are bytes everywhere; the tools' own units are converted here.
 import { statSync, truncateSync } from 'node:fs';
-import type { Runner } from './exec.ts';
-import { CommandFailed } from './blockdev.ts';
+import { must as mustRun, type Runner } from './exec.ts';
+import { parseDumpe2fs, parseResizeMin, type ExtInfo } from '../parsers/e2fs.ts';
 
 export const EXT_FS = new Set(['ext2', 'ext3', 'ext4']);
 export const MKFS_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
-export interface ExtInfo { blockSize: number; blockCount: number; freeBlocks: number }
-
-/** `dumpe2fs -h` superblock fields we need. */
-export function parseDumpe2fs(text: string): ExtInfo {
-  const field = (name: string): number => {
-    const m = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text);
-    if (!m) throw new Error(`dumpe2fs output has no "${name}"`);
-    return Number(m[1]);
-  };
-  return { blockSize: field('Block size'), blockCount: field('Block count'), freeBlocks: field('Free blocks') };
-}
-
-/** `resize2fs -P`: "Estimated minimum size of the filesystem: N" (in fs blocks). */
-export function parseResizeMin(text: string): number {
-  const m = /minimum size of the filesystem:\s*(\d+)/i.exec(text);
-  if (!m) throw new Error(`resize2fs -P gave no estimate: ${text.trim()}`);
-  return Number(m[1]);
-}
-
 export function fileSystems(run: Runner) {
-  const must = async (file: string, args: string[], ok: readonly number[] = [0]): Promise<string> => {
-    const r = await run(file, args);
-    if (!ok.includes(r.exitCode)) throw new CommandFailed(`${file} ${args.join(' ')}`, r.exitCode, r.stderr || r.stdout);
-    return r.stdout;
-  };
+  const must = (file: string, args: string[], ok: readonly number[] = [0]) => mustRun(run, file, args, { ok });
   return {
     /** Size of a block device, or of an image file (host tests). */
     async deviceBytes(device: string): Promise<number> {

@@ -1,22 +1,7 @@
 // Mounting, unmounting and who keeps a mount busy. In-place encryption needs one brief unmount; the
 // processes that would block it are named up front (fuser) so the user can stop them before anything changes.
-import type { Runner } from './exec.ts';
-import { CommandFailed } from './blockdev.ts';
-
-export interface MountUser { pid: number; user: string; command: string }
-
-/**
- * `fuser -vm <mp>` writes its table to stderr: a header, then per process `USER PID ACCESS COMMAND`,
- * the first row prefixed by the mount point; the kernel's own "mount" row has no PID.
- */
-export function parseFuser(text: string): MountUser[] {
-  const out: MountUser[] = [];
-  for (const line of text.split('\n')) {
-    const m = /(\S+)\s+(\d+)\s+[.a-zA-Z]{5}\s+(.+?)\s*$/.exec(line.replace(/^\S+:\s+/, ''));
-    if (m) out.push({ user: m[1]!, pid: Number(m[2]), command: m[3]! });
-  }
-  return out;
-}
+import { must, type Runner } from './exec.ts';
+import { parseFuser, type MountUser } from '../parsers/fuser.ts';
 
 export function mounts(run: Runner) {
   return {
@@ -34,10 +19,13 @@ export function mounts(run: Runner) {
       const r = await run('umount', [mp]);
       return { ok: r.exitCode === 0, stderr: r.stderr };
     },
+    /** Mounts what /etc/fstab says belongs at mp (device, type, options). */
+    async mountFromFstab(mp: string): Promise<void> {
+      await must(run, 'mount', [mp]);
+    },
     async mount(device: string, mp: string, fstype: string, options: readonly string[]): Promise<void> {
       const opts = options.filter((o) => o !== 'noauto').join(',') || 'defaults';
-      const r = await run('mount', ['-t', fstype, '-o', opts, device, mp]);
-      if (r.exitCode !== 0) throw new CommandFailed(`mount ${device} ${mp}`, r.exitCode, r.stderr);
+      await must(run, 'mount', ['-t', fstype, '-o', opts, device, mp]);
     },
     /** Whether a systemd unit is active; false where there is no systemd (or no such unit). */
     async unitActive(unit: string): Promise<boolean> {
@@ -48,8 +36,7 @@ export function mounts(run: Runner) {
       return (await run('systemctl', ['mask', '--runtime', unit])).exitCode === 0;
     },
     async stopUnit(unit: string): Promise<void> {
-      const r = await run('systemctl', ['stop', unit]);
-      if (r.exitCode !== 0) throw new CommandFailed(`systemctl stop ${unit}`, r.exitCode, r.stderr);
+      await must(run, 'systemctl', ['stop', unit]);
     },
     /** Loads dm-crypt if it is a module; true when the kernel has it (built in or loaded). */
     async dmCryptAvailable(): Promise<boolean> {

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AdeError, ERRORS, formatMessage } from '../../src/extension/errors.ts';
+import { AdeError, ERRORS, formatMessage } from '../../src/shared/errors.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -19,7 +19,7 @@ describe('project', () => {
     expect(r.status).toBe(0);
   });
 
-  it('src/extension/validators.generated.js is compiled from the current schemas', () => {
+  it('src/protocol/validators.generated.js is compiled from the current schemas', () => {
     const r = spawnSync(process.execPath, [join(root, 'build/validators.mjs'), '--check'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);

@@ -1,10 +1,10 @@
 // Lab self-test (d): the full Debian guest (systemd) runs a trivial extension package through the fake guest
-// agent (test/agent/agent.mjs on the Node runtime the package would ship): install → enable → reboot →
+// agent (lab/agent/agent.mjs on the Node runtime the package would ship): install → enable → reboot →
 // enable again with the same sequence number (the agent's work after each boot, from a systemd unit).
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, installAgent, type Vm } from './lab.ts';
+import { bootVm, installAgent, type Vm } from '../../lab/vm.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.join(HERE, 'fixtures/trivial-ext');

@@ -2,7 +2,7 @@
 // disk with files; after the next boot, repair + resume must leave every file's sha256 unchanged.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, FAST_PBKDF, sha256, type FileTree, type Vm } from './lab.ts';
+import { bootVm, FAST_PBKDF, sha256, type FileTree, type Vm } from '../../lab/vm.ts';
 
 const passphrase = randomBytes(48).toString('base64');
 const files: FileTree = {

@@ -5,9 +5,9 @@
 // the same, back to plain ext4. Progress is read from the LUKS2 metadata the way the worker reads it.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLuksDumpJson, reencryptDoneBytes } from '../../src/encryption/luksdump.ts';
-import { bootVm, sha256, sleep, type FileTree, type Vm } from './lab.ts';
-import { disableSettings, enableSettings, fstabByMount, GuestExtension, mountDataDisks, parseStatus, startGuestAzure, STATE_DIR, type GuestAzure } from './e2e.ts';
+import { parseLuksDumpJson, reencryptDoneBytes } from '../../src/parsers/luksdump.ts';
+import { bootVm, sha256, sleep, type FileTree, type Vm } from '../../lab/vm.ts';
+import { disableSettings, enableSettings, fstabByMount, GuestExtension, mountDataDisks, parseStatus, startGuestAzure, STATE_DIR, type GuestAzure } from '../../lab/e2e.ts';
 
 const files: FileTree = { 'big.bin': randomBytes(48 << 20), 'docs/readme.txt': 'must survive two power cuts\n' };
 for (let i = 0; i < 24; i++) files[`many/f${i}.bin`] = randomBytes(100_000 + i * 4099);

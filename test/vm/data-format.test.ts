@@ -3,8 +3,8 @@
 // system type, mounted at the same place, unlocked by systemd at the next boot.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, sha256, type FileTree, type Vm } from './lab.ts';
-import { enableSettings, fstabByMount, GuestExtension, mountDataDisks, parseStatus, startGuestAzure, STATE_DIR, type GuestAzure } from './e2e.ts';
+import { bootVm, sha256, type FileTree, type Vm } from '../../lab/vm.ts';
+import { enableSettings, fstabByMount, GuestExtension, mountDataDisks, parseStatus, startGuestAzure, STATE_DIR, type GuestAzure } from '../../lab/e2e.ts';
 
 const xfsFiles: FileTree = { 'old-x.bin': randomBytes(1 << 20) };
 const extFiles: FileTree = { 'old-e.bin': randomBytes(1 << 20) };

@@ -4,12 +4,12 @@
 // agent's enable-after-boot, then decrypts them back.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rsaUnwrap } from '../fakes/vault.ts';
-import { bootVm, labLog, readVfatFile, sha256, type FileTree, type Vm } from './lab.ts';
+import { rsaUnwrap } from '../../lab/fakes/vault.ts';
+import { bootVm, labLog, readVfatFile, sha256, type FileTree, type Vm } from '../../lab/vm.ts';
 import {
   BEK_DIR, disableSettings, enableSettings, EXT_DIR, findInFile, fstabByMount, GuestExtension, mountDataDisks, parseStatus,
   startGuestAzure, VAULT_HOST, type GuestAzure, type VolumeRow,
-} from './e2e.ts';
+} from '../../lab/e2e.ts';
 
 const tree = (prefix: string, n: number, size: number): FileTree => {
   const t: FileTree = { [`${prefix}/readme.txt`]: `files of ${prefix}\n`, 'top.bin': randomBytes(size * 2) };

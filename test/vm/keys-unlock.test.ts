@@ -10,10 +10,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAppCert } from '../fakes/ca.ts';
-import { rsaUnwrap } from '../fakes/vault.ts';
-import { BEK_DIR, GuestExtension, STATE_DIR, VAULT_HOST, enableSettings, findInFile, mountDataDisks, parseStatus, startGuestAzure, type GuestAzure } from './e2e.ts';
-import { bootVm, readVfatFile, type Vm } from './lab.ts';
+import { makeAppCert } from '../../lab/fakes/ca.ts';
+import { rsaUnwrap } from '../../lab/fakes/vault.ts';
+import { BEK_DIR, GuestExtension, STATE_DIR, VAULT_HOST, enableSettings, findInFile, mountDataDisks, parseStatus, startGuestAzure, type GuestAzure } from '../../lab/e2e.ts';
+import { bootVm, readVfatFile, type Vm } from '../../lab/vm.ts';
 
 const FILES: Record<string, string | Buffer> = { 'docs/readme.txt': 'ade-linux keys lab\n', 'blob.bin': randomBytes(3 << 20), 'deep/a/b/c.txt': 'c\n' };
 interface Rec { mapperName: string; luksUuid: string; fileName: string; secretUrl: string; kekUrl?: string; algorithm?: string; state: string }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, FAST_PBKDF, readVfatFile, sha256, type FileTree, type Vm } from './lab.ts';
+import { bootVm, FAST_PBKDF, readVfatFile, sha256, type FileTree, type Vm } from '../../lab/vm.ts';
 
 const passphrase = randomBytes(48).toString('base64');
 const files: FileTree = { 'a.bin': randomBytes(2 << 20), 'dir/b.txt': 'hello from the host\n', 'dir/sub/c.bin': randomBytes(300_000) };

@@ -3,15 +3,10 @@
 // LinuxPassPhraseFileName_<controller>_<lun> (per data disk). Pure: the disk is reached through KeyVolume
 // (src/system/bek-volume.ts: mounts read-only, files mode 0400).
 import { timingSafeEqual } from 'node:crypto';
-import { AdeError } from '../../extension/errors.ts';
-import type { Logger } from '../../extension/log.ts';
+import { AdeError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { KeyVolume } from '../../system/bek-volume.ts';
 import type { BekVolumeRecord, KeyProtector } from './types.ts';
-
-export interface KeyVolume {
-  writeKey(fileName: string, data: Buffer): Promise<void>;
-  /** undefined when the file does not exist. */
-  readKey(fileName: string): Promise<Buffer | undefined>;
-}
 
 export const KEY_FILE_PATTERN = /^LinuxPassPhraseFileName(_\d+_\d+)?$/;
 

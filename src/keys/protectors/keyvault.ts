@@ -1,7 +1,7 @@
 // The "keyvault" protector: network unlock. seal escrows the passphrase (wrapped with the KEK when one is
 // set); unseal gets a token, fetches the secret, unwraps it and returns the bytes, never writing them to disk.
-import type { Logger } from '../../extension/log.ts';
-import type { EncryptionSettings } from '../../extension/types.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { EncryptionSettings } from '../../shared/types.ts';
 import { fetchKey, storePassphrase } from '../escrow.ts';
 import type { KeysDeps } from '../session.ts';
 import type { KeyProtector, KeyVaultRecord } from './types.ts';

@@ -1,6 +1,6 @@
 // A key protector keeps a copy of a volume's passphrase somewhere it can be recovered from at unlock time
 // (clevis calls these "pins"). One small interface; records are JSON so the journal and status can hold them.
-import type { KekAlgorithm } from '../../extension/types.ts';
+import type { KekAlgorithm } from '../../shared/types.ts';
 import type { VolumeRef } from '../escrow.ts';
 
 export type BekVolumeRecord = { kind: 'bek-volume'; fileName: string; /** The escrowed copy, for the error when the file is gone. */ secretUrl?: string };

@@ -1,0 +1,34 @@
+// Per-volume rows of the status while a data operation runs (src/encryption/progress.ts).
+import { describe, expect, it } from 'vitest';
+import { progressReport, volumeRow } from '../../../src/encryption/progress.ts';
+import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
+
+const base: VolumeProgress = {
+  action: 'inplace', device: '/dev/sdc', luksUuid: 'u1', mapperName: 'ade-u1', mountpoint: '/data1', fstype: 'ext4',
+  fstab: { spec: 'UUID=f1', file: '/data1', vfstype: 'ext4', mntops: ['defaults', 'nofail'], freq: 0, passno: 2 },
+  fileName: 'LinuxPassPhraseFileName_1_0', step: '', done: false,
+};
+const escrowed = { secretUrl: 'https://v.vault.azure.net/secrets/s/1' };
+
+describe('volumeRow state', () => {
+  it.each([
+    ['queued encryption (nothing escrowed, no step done)', {}, 'NotEncrypted'],
+    ['escrowed, first step done', { ...escrowed, step: 'escrow' }, 'EncryptionInProgress'],
+    ['adopted half-way (escrowed, steps start again)', { ...escrowed }, 'EncryptionInProgress'],
+    ['escrow failed: nothing was touched', { error: { code: 303, message: 'no secrets/set' } }, 'NotEncrypted'],
+    ['failed after escrow', { ...escrowed, step: 'shrink', error: { code: 19, message: 'x' } }, 'EncryptionInProgress'],
+    ['format queued', { action: 'format' as const }, 'NotEncrypted'],
+    ['encrypted', { ...escrowed, step: 'record', done: true }, 'Encrypted'],
+    ['decryption queued', { action: 'decrypt' as const, ...escrowed }, 'DecryptionInProgress'],
+    ['decrypted', { action: 'decrypt' as const, ...escrowed, done: true }, 'NotEncrypted'],
+  ])('%s → %s', (_name, patch, state) => {
+    expect(volumeRow({ ...base, ...patch }, 0).state).toBe(state);
+  });
+
+  it('the second of two volumes waits as NotEncrypted while the first runs', () => {
+    const r = progressReport('EnableEncryption', [{ ...base, ...escrowed, step: 'init', totalBytes: 100, doneBytes: 40 }, { ...base, device: '/dev/sdd', mountpoint: '/data2', luksUuid: 'u2', mapperName: 'ade-u2' }], 0, new Map());
+    expect(r.volumes?.map((v) => [v.mountpoint, v.state, v.percent])).toEqual([['/data1', 'EncryptionInProgress', 40], ['/data2', 'NotEncrypted', undefined]]);
+    expect(r.data).toBe('EncryptionInProgress');
+    expect(r.message).toBe('Encrypting data volume 1/2 (/data1): 40%.');
+  });
+});
