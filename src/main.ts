@@ -1,13 +1,12 @@
 // Entry point: bin/ade-shim runs `node handler.mjs <command>`. Gathers the context, runs the command from
 // the table, and turns any failure into a log line and a non-zero exit the agent records.
 import { join } from 'node:path';
-import { COMMANDS, type CommandSpec } from './commands/index.ts';
+import { COMMANDS, statusReporter } from './commands/index.ts';
 import type { Context } from './commands/context.ts';
 import { asAdeError } from './shared/errors.ts';
-import { handlerEnvPath, loadHandlerEnvironment, type HandlerEnvironment } from './protocol/handler-env.ts';
-import { fileLogger, type Logger } from './shared/log.ts';
+import { handlerEnvPath, loadHandlerEnvironment } from './protocol/handler-env.ts';
+import { fileLogger } from './shared/log.ts';
 import { currentSequence } from './protocol/seqnum.ts';
-import { writeStatus } from './protocol/status.ts';
 import { startDetached } from './system/detach.ts';
 import { run } from './system/exec.ts';
 import { VERSION } from './shared/version.ts';
@@ -25,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
   const ctx: Context = {
     handlerEnv, seq, log, run,
     detach: (req) => startDetached(run, req),
-    report: reporter(name, command, handlerEnv, seq, log),
+    report: statusReporter(name, command, handlerEnv, seq, log),
     processEnv: process.env,
     version: VERSION,
     self: { node: process.execPath, script: process.argv[1] ?? '' },
@@ -38,12 +37,6 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${name} failed: ${err.message}\n`);
     return 1;
   }
-}
-
-/** The status writer a command gets: the real one where the table allows it, else one that only logs. */
-function reporter(name: string, command: CommandSpec, he: HandlerEnvironment, seq: number, log: Logger): Context['report'] {
-  if (!command.writesStatus) return (r) => log.error(`${name} may not write a status; dropped`, { status: r.status, code: r.code });
-  return (r, forSeq = seq) => { writeStatus(he.statusFolder, forSeq, he.name, r); };
 }
 
 main(process.argv.slice(2)).then(

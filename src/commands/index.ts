@@ -4,7 +4,10 @@
 // overwriting enable's result there would lie to the portal.
 import { mkdirSync } from 'node:fs';
 import { flushCompileCache } from 'node:module';
+import type { HandlerEnvironment } from '../protocol/handler-env.ts';
 import { lockHolder } from '../protocol/lock.ts';
+import { writeStatus } from '../protocol/status.ts';
+import type { Logger } from '../shared/log.ts';
 import type { Context } from './context.ts';
 import { enable } from './enable.ts';
 import { loadDataModules } from './operations.ts';
@@ -37,6 +40,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   // ade-linux-unlock.service runs it at boot.
   unlock: { agent: false, writesStatus: false, run: async (ctx) => (await import('./unlock.ts')).unlockCommand(ctx) },
 };
+
+/** The status writer a command gets: the real one where the table allows it, else one that only logs. */
+export function statusReporter(name: string, command: CommandSpec, he: HandlerEnvironment, seq: number, log: Logger): Context['report'] {
+  if (!command.writesStatus) return (r) => log.error(`${name} may not write a status; dropped`, { status: r.status, code: r.code });
+  return (r, forSeq = seq) => { writeStatus(he.statusFolder, forSeq, he.name, r); };
+}
 
 async function install(ctx: Context): Promise<number> {
   mkdirSync(ctx.handlerEnv.stateDir, { recursive: true, mode: 0o700 });

@@ -1,4 +1,4 @@
-// Boot unlock for data volumes (D5): systemd-cryptsetup-generator reads /etc/crypttab (persistent device
+// Boot unlock for data volumes: systemd-cryptsetup-generator reads /etc/crypttab (persistent device
 // name, luks,nofail, key file on the key volume) and fstab mounts /dev/mapper/<name> with nofail, so a
 // volume that cannot be unlocked never stops the boot. The key volume gets ADE's fstab line. Pure text
 // transforms; the step machines write the results atomically (crypttab before fstab).

@@ -1,7 +1,7 @@
 // Data-volume operations end to end: EnableEncryption (in place), EnableEncryptionFormatAll, DisableEncryption.
 // Discover → plan (resume journaled volumes first) → prerequisites for every new volume, all before anything
 // changes → per volume, its step machine (escrow first: no disk is touched before its key is in Key Vault).
-// The lead's runOperation calls runDataOperation for VolumeType Data/All; the OS volume is a later issue.
+// src/commands/operations.ts runs it for VolumeType Data and All; the OS volume is not supported yet.
 import { randomUUID } from 'node:crypto';
 import { AdeError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';

@@ -1,13 +1,12 @@
-// Prerequisites for encrypting data volumes, checked for every volume before anything changes (D8): each
+// Prerequisites for encrypting data volumes, checked for every volume before anything changes: each
 // failure has its own code and names the fix. Pure: the facts (fuser, free space, dm-crypt) are gathered by
 // the caller through src/system.
 import { AdeError } from '../shared/errors.ts';
 import type { Volume } from './discovery.ts';
 import { hasOption, isPersistentSpec } from '../parsers/fstab.ts';
 import type { MountUser } from '../parsers/fuser.ts';
+import { EXT_FS, MKFS_FS } from '../system/fs.ts';
 
-export const IN_PLACE_FS = new Set(['ext2', 'ext3', 'ext4']);
-export const FORMAT_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 export interface VolumeFacts {
   volume: Volume;
@@ -45,16 +44,16 @@ export function checkDataPrereqs(input: DataPrereqInput): AdeError[] {
       if (!hasOption(e, 'nofail')) errors.push(new AdeError('FstabMissingNofail', { mountpoint: mp }));
     }
     const fstype = v.fstype ?? 'no file system';
-    if (input.mode === 'inplace' && !IN_PLACE_FS.has(fstype)) {
+    if (input.mode === 'inplace' && !EXT_FS.has(fstype)) {
       // XFS cannot shrink, and a detached header on the OS disk would make the data depend on the OS
       // disk (lost with a re-image or a moved disk): refuse and point to EnableEncryptionFormatAll.
       errors.push(new AdeError('FileSystemUnsupported', { device: v.device, fstype }));
     }
-    if (input.mode === 'format' && !FORMAT_FS.has(fstype)) errors.push(new AdeError('FormatFileSystemUnsupported', { device: v.device, fstype }));
+    if (input.mode === 'format' && !MKFS_FS.has(fstype)) errors.push(new AdeError('FormatFileSystemUnsupported', { device: v.device, fstype }));
     if (f.users.length > 0) {
       errors.push(new AdeError('VolumeBusy', { mountpoint: mp, processes: f.users.map((u) => `${u.command} (pid ${u.pid}, user ${u.user})`).join(', ') }));
     }
-    if (input.mode === 'inplace' && IN_PLACE_FS.has(fstype) && f.shrinkableBytes !== undefined && f.shrinkableBytes < input.reduceBytes) {
+    if (input.mode === 'inplace' && EXT_FS.has(fstype) && f.shrinkableBytes !== undefined && f.shrinkableBytes < input.reduceBytes) {
       errors.push(new AdeError('FileSystemFull', { device: v.device, needed: MiB(input.reduceBytes), cause: `it can free only ${MiB(Math.max(0, f.shrinkableBytes))}`, mountpoint: mp }));
     }
   }

@@ -1,4 +1,4 @@
-// Network unlock at boot (D5): every volume we encrypted whose mapping is not open after systemd-cryptsetup
+// Network unlock at boot: every volume we encrypted whose mapping is not open after systemd-cryptsetup
 // ran (its key file missing: the key volume was not attached) is opened with the first key protector that
 // works — the key volume, then Key Vault — and mounted as /etc/fstab says. Pure: the machine comes in as deps.
 import { asAdeError } from '../shared/errors.ts';

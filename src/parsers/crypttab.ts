@@ -1,7 +1,7 @@
 // /etc/crypttab as data: `name device [keyfile [options]]`. systemd and Debian's cryptdisks split on blanks
 // and know no octal escapes, so fields are taken as written. Editors key on the mapping name (unique by
 // definition: it becomes /dev/mapper/<name>) and leave unchanged lines byte-identical.
-import { appendLines, hasOptionIn, joinLines, makeLine, optionValueIn, rewriteFields, splitLines, truncateFields, splitOptions, type TabLine } from './tabfile.ts';
+import { appendLines, joinLines, makeLine, splitLines, splitOptions, type TabLine } from './tabfile.ts';
 
 export interface CrypttabEntry {
   name: string;
@@ -47,10 +47,6 @@ function fields(e: Omit<CrypttabEntry, 'line'>): string[] {
   return f;
 }
 
-export function formatCrypttabEntry(e: Omit<CrypttabEntry, 'line'>): string {
-  return fields(e).join(' ');
-}
-
 function indexesOf(lines: TabLine[], name: string): number[] {
   const idx: number[] = [];
   lines.forEach((l, i) => {
@@ -74,45 +70,7 @@ export function removeCrypttabEntry(text: string, name: string): string {
   return joinLines(lines.filter((_, i) => !drop.has(i)));
 }
 
-export interface CrypttabChange {
-  device?: string;
-  /** null writes `none`. */
-  keyfile?: string | null;
-  options?: readonly string[];
-}
-
-/** Rewrites the named entry's fields; throws when the name is absent or duplicated. */
-export function replaceCrypttabEntry(text: string, name: string, change: CrypttabChange): string {
-  const lines = splitLines(text);
-  const idx = indexesOf(lines, name);
-  if (idx.length !== 1) throw new Error(`crypttab has ${idx.length} entries named ${name}; expected exactly one`);
-  const i = idx[0]!;
-  const old = toEntry(lines[i]!, i)!;
-  const keyfile = change.keyfile === undefined ? old.keyfile : (change.keyfile ?? undefined);
-  const next = { name, device: change.device ?? old.device, options: [...(change.options ?? old.options)], ...(keyfile === undefined ? {} : { keyfile }) };
-  const want = fields(next);
-  const changes = new Map<number, string>();
-  if (change.device !== undefined) changes.set(1, want[1]!);
-  if (change.keyfile !== undefined) changes.set(2, want[2]!);
-  if (change.options !== undefined) {
-    if (want[3] !== undefined) changes.set(3, want[3]);
-    if (want[3] !== undefined && lines[i]!.fields.length < 3 && !changes.has(2)) changes.set(2, want[2]!);
-  }
-  lines[i] = rewriteFields(lines[i]!, changes);
-  // No options left: drop the field rather than write a placeholder systemd would warn about.
-  if (change.options !== undefined && want[3] === undefined) lines[i] = truncateFields(lines[i]!, 3);
-  return joinLines(lines);
-}
-
 export function findCrypttabEntry(entries: readonly CrypttabEntry[], name: string): CrypttabEntry | undefined {
   return entries.find((e) => e.name === name);
 }
 
-export function hasCryptOption(entry: Pick<CrypttabEntry, 'options'>, name: string): boolean {
-  return hasOptionIn(entry.options, name);
-}
-
-/** `header=/boot/luks/h` → '/boot/luks/h'; '' for a bare flag; undefined when absent. */
-export function cryptOptionValue(entry: Pick<CrypttabEntry, 'options'>, name: string): string | undefined {
-  return optionValueIn(entry.options, name);
-}

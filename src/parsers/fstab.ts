@@ -54,10 +54,6 @@ export function parseFstab(text: string): FstabEntry[] {
   return out;
 }
 
-export function formatFstabEntry(e: Omit<FstabEntry, 'line'>): string {
-  return fields(e).join(' ');
-}
-
 function fields(e: Omit<FstabEntry, 'line'>): string[] {
   return [escapeField(e.spec), escapeField(e.file), e.vfstype, escapeField(e.mntops.join(',') || 'defaults'), String(e.freq), String(e.passno)];
 }
@@ -116,13 +112,6 @@ export function addFstabEntry(text: string, entry: Omit<FstabEntry, 'line'>, com
   if (indexesOf(lines, entry.file).length > 0) throw new Error(`fstab already has an entry for ${entry.file}`);
   const added = [...comments.map((c) => makeLine([`# ${c}`])), makeLine(fields(entry))];
   return joinLines(appendLines(lines, added));
-}
-
-/** Removes every entry for mountPoint; absent is not an error, so a resumed step can run it again. */
-export function removeFstabEntry(text: string, mountPoint: string): string {
-  const lines = splitLines(text);
-  const drop = new Set(indexesOf(lines, mountPoint));
-  return joinLines(lines.filter((_, i) => !drop.has(i)));
 }
 
 export function findFstabEntry(entries: readonly FstabEntry[], mountPoint: string): FstabEntry | undefined {

@@ -68,13 +68,6 @@ export function rewriteFields(line: TabLine, changes: ReadonlyMap<number, string
   return { raw, eol: line.eol, ...tokenize(raw) };
 }
 
-/** Keeps the first n fields (and whatever followed the dropped ones' trailing blanks: nothing). */
-export function truncateFields(line: TabLine, n: number): TabLine {
-  if (line.spans.length <= n) return line;
-  const raw = n === 0 ? '' : line.raw.slice(0, line.spans[n - 1]![1]);
-  return { raw, eol: line.eol, ...tokenize(raw) };
-}
-
 export function makeLine(fields: readonly string[], eol = '\n'): TabLine {
   const raw = fields.join(' ');
   return { raw, eol, ...tokenize(raw) };
@@ -97,13 +90,4 @@ export function splitOptions(field: string | undefined): string[] {
 
 export function hasOptionIn(options: readonly string[], name: string): boolean {
   return options.some((o) => o === name || o.startsWith(name + '='));
-}
-
-/** Value of `name=value` (the first), '' for a bare `name`, undefined when absent. */
-export function optionValueIn(options: readonly string[], name: string): string | undefined {
-  for (const o of options) {
-    if (o === name) return '';
-    if (o.startsWith(name + '=')) return o.slice(name.length + 1);
-  }
-  return undefined;
 }

@@ -1,6 +1,7 @@
-// cryptsetup, the only engine that touches LUKS metadata or data (D4: no home-made copy loops). Every key
-// goes in on stdin (`--key-file -`, which cryptsetup reads to EOF, the same bytes crypttab's key file
-// holds), never argv, environment or a temporary file. All parameters that decide the on-disk format live
+// cryptsetup, the only engine that touches LUKS metadata or data: no home-made copy loops, because its
+// reencryption resumes after a crash at any point. Every key goes in on stdin (`--key-file -`, which
+// cryptsetup reads to EOF, the same bytes crypttab's key file holds), never argv, environment or a
+// temporary file. All parameters that decide the on-disk format live
 // here, so the host crash test and the worker run the exact same invocations.
 import { totalmem } from 'node:os';
 import { CommandFailed, must as mustRun, type Runner } from './exec.ts';
@@ -11,7 +12,7 @@ export const REDUCE_DEVICE_BYTES = 32 * 1024 * 1024;
 export const CIPHER = ['--cipher', 'aes-xts-plain64', '--key-size', '512'] as const;
 
 /**
- * PBKDF arguments (D3). argon2id with memory bounded to min(256 MiB, RAM/8) so a small VM never OOMs at
+ * PBKDF arguments. argon2id with memory bounded to min(256 MiB, RAM/8) so a small VM never OOMs at
  * unlock. Lab/test knob: ADE_LINUX_PBKDF=pbkdf2:<iterations> or argon2id:<KiB> (argon2id takes 14–22 s per
  * keyslot under TCG). Read once, at first use, so one process never mixes two settings.
  */
@@ -38,12 +39,10 @@ export interface ReencryptOptions {
   hotzoneSize?: string;
 }
 
-export function cryptsetup(run: Runner) {
-  const must = (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> =>
-    mustRun(run, 'cryptsetup', args, { name: `cryptsetup ${action}`, ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
-  const hdr = (h?: string) => (h ? ['--header', h] : []);
-  const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
+const hdr = (h?: string) => (h ? ['--header', h] : []);
 
+/** The LUKS devices and mappings as they are; nothing here writes. */
+function inspect(run: Runner) {
   return {
     /** Whether a failure says an interrupted reencryption must be recovered (repair, or open) before it resumes. */
     needsRepair(e: unknown): boolean {
@@ -65,6 +64,19 @@ export function cryptsetup(run: Runner) {
     async isActive(name: string): Promise<boolean> {
       return (await run('cryptsetup', ['status', name])).exitCode === 0;
     },
+    /** Proves a key opens a keyslot without activating anything. */
+    async testKey(device: string, key: Buffer, o: { header?: string } = {}): Promise<boolean> {
+      return (await run('cryptsetup', ['open', '--test-passphrase', ...hdr(o.header), '--key-file', '-', device], { input: key })).exitCode === 0;
+    },
+  };
+}
+
+/** Everything that writes LUKS metadata, data or mappings; every key on stdin. */
+function change(run: Runner) {
+  const must = (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> =>
+    mustRun(run, 'cryptsetup', args, { name: `cryptsetup ${action}`, ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
+  const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
+  return {
     /**
      * In-place encryption, metadata only: moves the first 16 MiB to the freed tail and writes the header
      * (resilience is datashift, implied). With a name the future device is activated at once, so the file
@@ -103,11 +115,11 @@ export function cryptsetup(run: Runner) {
     close(name: string): Promise<string> {
       return must('close', ['close', name]);
     },
-    /** Proves a key opens a keyslot without activating anything. */
-    async testKey(device: string, key: Buffer, o: { header?: string } = {}): Promise<boolean> {
-      return (await run('cryptsetup', ['open', '--test-passphrase', ...hdr(o.header), '--key-file', '-', device], { input: key })).exitCode === 0;
-    },
   };
+}
+
+export function cryptsetup(run: Runner) {
+  return { ...inspect(run), ...change(run) };
 }
 
 export type Cryptsetup = ReturnType<typeof cryptsetup>;

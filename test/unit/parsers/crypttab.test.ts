@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addCrypttabEntry, cryptOptionValue, formatCrypttabEntry, hasCryptOption, parseCrypttab, removeCrypttabEntry, replaceCrypttabEntry } from '../../../src/parsers/crypttab.ts';
+import { addCrypttabEntry, parseCrypttab, removeCrypttabEntry } from '../../../src/parsers/crypttab.ts';
 
 const CRYPTTAB = [
   '# <target name>\t<source device>\t<key file>\t<options>',
@@ -25,24 +25,6 @@ describe('parseCrypttab', () => {
 });
 
 describe('editors', () => {
-  it.each([
-    ['data1', { device: '/dev/disk/azure/scsi1/lun3-part1' }, 2, 'data1\t/dev/disk/azure/scsi1/lun3-part1\tnone\tluks,nofail'],
-    ['data1', { keyfile: '/run/ade/k' }, 2, 'data1\tUUID=aa11bb22-cc33-4d44-8e55-ff6677889900\t/run/ade/k\tluks,nofail'],
-    ['osencrypt', { keyfile: null }, 1, 'osencrypt /dev/disk/by-partuuid/9a8b7c6d-1111 none luks,discard,header=/boot/luks/osluksheader'],
-    ['data1', { options: ['luks', 'nofail', 'discard'] }, 2, 'data1\tUUID=aa11bb22-cc33-4d44-8e55-ff6677889900\tnone\tluks,nofail,discard'],
-    ['data1', { options: [] }, 2, 'data1\tUUID=aa11bb22-cc33-4d44-8e55-ff6677889900\tnone'],
-    ['bare', { options: ['luks'] }, 4, 'bare /dev/sdx none luks'],
-  ])('replace %s %j', (name, change, line, want) => {
-    const out = replaceCrypttabEntry(CRYPTTAB, name, change).split('\n');
-    const before = CRYPTTAB.split('\n');
-    expect(out[line]).toBe(want);
-    before.forEach((l, i) => i !== line && expect(out[i]).toBe(l));
-  });
-
-  it('replace of an absent name throws', () => {
-    expect(() => replaceCrypttabEntry(CRYPTTAB, 'nope', { keyfile: null })).toThrow(/0 entries/);
-  });
-
   it('adds after comments, and refuses a taken name or blanks', () => {
     const e = { name: 'd2', device: '/dev/disk/azure/scsi1/lun1', keyfile: '/mnt/azure_bek_disk/LinuxPassPhraseFileName_1_1', options: ['luks', 'nofail'] };
     expect(addCrypttabEntry('a /dev/x', e, ['ade-linux'])).toBe('a /dev/x\n# ade-linux\nd2 /dev/disk/azure/scsi1/lun1 /mnt/azure_bek_disk/LinuxPassPhraseFileName_1_1 luks,nofail\n');
@@ -57,23 +39,4 @@ describe('editors', () => {
     expect(removeCrypttabEntry(CRYPTTAB, name)).toBe(want);
   });
 
-  it.each([
-    [{ name: 'a', device: 'UUID=x', options: [] }, 'a UUID=x none'],
-    [{ name: 'a', device: 'UUID=x', keyfile: '/k', options: ['luks'] }, 'a UUID=x /k luks'],
-  ])('format %j', (e, want) => {
-    expect(formatCrypttabEntry(e)).toBe(want);
-    expect(parseCrypttab(want)[0]).toEqual({ ...e, line: 0 });
-  });
-});
-
-describe('options', () => {
-  const [os] = parseCrypttab(CRYPTTAB);
-  it.each([
-    ['header', '/boot/luks/osluksheader'],
-    ['discard', ''],
-    ['nofail', undefined],
-  ])('%s = %j', (opt, want) => {
-    expect(cryptOptionValue(os!, opt)).toBe(want);
-    expect(hasCryptOption(os!, opt)).toBe(want !== undefined);
-  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addFstabEntry, escapeField, findFstabEntry, hasOption, isPersistentSpec, parseFstab, removeFstabEntry, replaceFstabEntry, unescapeField } from '../../../src/parsers/fstab.ts';
+import { addFstabEntry, escapeField, findFstabEntry, hasOption, isPersistentSpec, parseFstab, replaceFstabEntry, unescapeField } from '../../../src/parsers/fstab.ts';
 
 const FSTAB = [
   '# /etc/fstab: static file system information.',
@@ -90,20 +90,6 @@ describe('editors', () => {
 
   it('add refuses a taken mount point', () => {
     expect(() => addFstabEntry(FSTAB, { spec: 'x', file: '/boot/efi', vfstype: 'auto', mntops: [], freq: 0, passno: 0 })).toThrow(/already/);
-  });
-
-  it.each([
-    ['/data one', FSTAB.replace('/dev/sdc1 /data\\040one ext4 defaults,nofail,x-systemd.device-timeout=10 0 2\n', '')],
-    ['/absent', FSTAB],
-    ['/tmp', FSTAB.replace('tmpfs /tmp tmpfs\n', '')],
-  ])('remove %s', (mp, want) => {
-    expect(removeFstabEntry(FSTAB, mp)).toBe(want);
-  });
-
-  it('round-trips byte-identically when nothing changes', () => {
-    expect(removeFstabEntry(FSTAB, '/absent')).toBe(FSTAB);
-    const noEol = 'a / ext4 defaults 0 1';
-    expect(removeFstabEntry(noEol, '/x')).toBe(noEol);
   });
 });
 

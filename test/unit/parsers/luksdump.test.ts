@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { activeSegments, parseLuksDumpJson, parseLuksDumpText, reencryptDoneBytes } from '../../../src/parsers/luksdump.ts';
+import { activeSegments, parseLuksDumpJson, reencryptDoneBytes } from '../../../src/parsers/luksdump.ts';
 import { ParseError } from '../../../src/parsers/parse-error.ts';
 
 const fx = (n: string) => readFileSync(new URL(`../../fixtures/luks/${n}`, import.meta.url), 'utf8');
@@ -56,33 +56,5 @@ describe('parseLuksDumpJson (real cryptsetup 2.6.1 output)', () => {
 
   it.each([['not json'], ['{}'], ['{"keyslots":{},"segments":{"0":{"type":"crypt","offset":"x","size":"dynamic"}}}'], ['{"keyslots":{"0":{"type":"reencrypt","key_size":1,"mode":"bogus"}},"segments":{}}']])('rejects %s', (t) => {
     expect(() => parseLuksDumpJson(t)).toThrow(ParseError);
-  });
-});
-
-describe('parseLuksDumpText', () => {
-  it.each([
-    ['luks2-fresh.txt', { version: 2, uuid: 'bdc29c32-c07d-41e8-90b7-bb24b0a20843', cipher: 'aes-xts-plain64', cipherKeyBits: 512, pbkdf: 'pbkdf2', requirements: [], reencryptInProgress: false }, ['luks2']],
-    ['luks2-encrypted.txt', { version: 2, label: 'data1', cipher: 'aes-xts-plain64', cipherKeyBits: 512, reencryptInProgress: false }, ['luks2']],
-    ['luks2-token.txt', { version: 2, label: 'ade data', reencryptInProgress: false }, ['luks2', 'luks2']],
-    ['luks2-reencrypt-init.txt', { version: 2, uuid: '0e69ac4b-4a06-4465-a40c-433b9aa30efa', requirements: ['online-reencrypt-v2'], reencryptInProgress: true, cipherKeyBits: 512 }, ['luks2', 'reencrypt']],
-    ['luks2-reencrypt-killed.txt', { version: 2, cipher: 'aes-xts-plain64', requirements: ['online-reencrypt-v2'], reencryptInProgress: true }, ['luks2', 'reencrypt']],
-    ['luks2-decrypt-init.txt', { version: 2, cipher: 'aes-xts-plain64', requirements: ['online-reencrypt-v3'], reencryptInProgress: true }, ['luks2', 'reencrypt']],
-    ['luks1.txt', { version: 1, uuid: 'f193416c-fc6a-452c-9382-6befb90ee54b', cipher: 'aes-xts-plain64', cipherKeyBits: 512, pbkdf: 'pbkdf2', requirements: [], reencryptInProgress: false }, ['luks1', 'luks1', 'luks1', 'luks1', 'luks1', 'luks1', 'luks1', 'luks1']],
-  ])('%s', (file, want, slotTypes) => {
-    const d = parseLuksDumpText(fx(file));
-    expect(d).toMatchObject(want);
-    expect(d.keyslots.map((k) => k.type)).toEqual(slotTypes);
-  });
-
-  it('an init-only encrypt has no active crypt segment yet', () => {
-    expect(parseLuksDumpText(fx('luks2-reencrypt-init.txt')).cipher).toBeUndefined();
-  });
-
-  it('LUKS1 lists disabled slots', () => {
-    expect(parseLuksDumpText(fx('luks1.txt')).keyslots.filter((k) => k.enabled).map((k) => k.id)).toEqual(['0']);
-  });
-
-  it('rejects text that is not a dump', () => {
-    expect(() => parseLuksDumpText('Device plain.img is not a valid LUKS device.')).toThrow(ParseError);
   });
 });
