@@ -8,7 +8,7 @@ import { lockHolder } from '../protocol/lock.ts';
 import { readMrseq, writeMrseq } from '../protocol/seqnum.ts';
 import { readSettings } from '../protocol/settings.ts';
 import { isTerminal, readStatus } from '../protocol/status.ts';
-import { validateSettings } from '../protocol/validate.ts';
+import { ignoredNote, validateSettings } from '../protocol/validate.ts';
 import { WORKER_ENV_PASSTHROUGH, type Context } from './context.ts';
 import { queryReport } from './operations.ts';
 
@@ -40,12 +40,13 @@ async function accept(ctx: Context, journal: Journal | undefined): Promise<void>
   const { handlerEnv: he, seq } = ctx;
   const settings = validateSettings(await readSettings(he.configFolder, he.libDir, seq, ctx.run, ctx.log));
   if (settings.operation === 'QueryEncryptionStatus') {
-    ctx.report(await queryReport(ctx, journal));
+    const r = await queryReport(ctx, journal);
+    ctx.report({ ...r, message: r.message + ignoredNote(settings) });
     return;
   }
   if (journal && journal.phase !== 'done') throw new AdeError('OperationInProgress', { running: journal.operation, seq: journal.seq });
   writeJournal(he.stateDir, { version: 1, seq, operation: settings.operation, volumeType: settings.volumeType, phase: 'accepted', updatedAt: '', settings: withoutSecrets(settings), volumes: {} });
-  ctx.report({ operation: settings.operation, status: 'transitioning', code: 0, message: `${settings.operation} accepted for VolumeType ${settings.volumeType}; starting.` });
+  ctx.report({ operation: settings.operation, status: 'transitioning', code: 0, message: `${settings.operation} accepted for VolumeType ${settings.volumeType}; starting.${ignoredNote(settings)}` });
   writeMrseq(he.extensionDir, seq);
   await startWorker(ctx);
 }

@@ -10,7 +10,7 @@ import type { EncryptionSettings } from '../shared/types.ts';
 import { tryLock, unlock } from '../protocol/lock.ts';
 import { readSettings } from '../protocol/settings.ts';
 import type { Report } from '../shared/report.ts';
-import { validateSettings } from '../protocol/validate.ts';
+import { ignoredNote, validateSettings } from '../protocol/validate.ts';
 import { runOperation } from './operations.ts';
 
 export async function runWorker(ctx: Context): Promise<number> {
@@ -30,7 +30,8 @@ export async function runWorker(ctx: Context): Promise<number> {
     let result: Report;
     try {
       const settings = await settingsFor(ctx, journal);
-      result = await runOperation({ ...ctx, seq: journal.seq }, settings, stop.signal);
+      const r = await runOperation({ ...ctx, seq: journal.seq }, settings, stop.signal);
+      result = { ...r, message: r.message + ignoredNote(settings) };
     } catch (e) {
       if (stop.signal.aborted) {
         log.info('stopped before the end; the next enable resumes', { seq: journal.seq });

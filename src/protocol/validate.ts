@@ -36,9 +36,13 @@ const UNSUPPORTED: Record<string, { problem: string; fix: string }> = {
 // Check fields in a fixed order so the first reported problem is stable.
 const ORDER = ['EncryptionOperation', 'VolumeType', 'KeyVaultURL', 'KeyVaultResourceId', 'KeyEncryptionKeyURL', 'KekVaultResourceId', 'KeyEncryptionAlgorithm', 'SequenceVersion', 'EncryptionManagedIdentity', 'AADClientID', 'AADClientCertThumbprint', 'Passphrase', 'AADClientSecret'];
 
+const PROTECTED = ['Passphrase', 'AADClientSecret'];
+const PUBLIC = [...Object.keys(FIELD).filter((k) => !PROTECTED.includes(k)), ...Object.keys(UNSUPPORTED)];
+
 export function validateSettings(raw: RawSettings): EncryptionSettings {
-  const pub = canonicalise({ ...raw.publicSettings });
-  const prot = raw.protectedSettings;
+  const t = tidy(raw);
+  const pub = canonicalise(t.pub);
+  const prot = t.prot;
   if (typeof pub.EncryptionOperation === 'string' && !(OPERATIONS as readonly string[]).includes(pub.EncryptionOperation)) {
     throw new AdeError('UnsupportedOperation', { value: pub.EncryptionOperation });
   }
@@ -77,7 +81,36 @@ export function validateSettings(raw: RawSettings): EncryptionSettings {
     identity,
     ...(str('SequenceVersion') ? { sequenceVersion: str('SequenceVersion') } : {}),
     ...(typeof prot.Passphrase === 'string' ? { passphrase: prot.Passphrase } : {}),
+    ...(t.ignored.length > 0 ? { ignored: t.ignored } : {}),
   };
+}
+
+/**
+ * What real clients send, read as ADE reads it: absent, null and "" are the same; KeyEncryptionAlgorithm
+ * means nothing without a KEK; a field that is no setting of ours is ignored (newer clients add some) unless
+ * it differs from one only in case, a typo that would silently drop what it names (KeyEncryptionKeyUrl: the KEK).
+ */
+function tidy(raw: RawSettings): { pub: Record<string, unknown>; prot: Record<string, unknown>; ignored: string[] } {
+  const ignored: string[] = [];
+  const keep = (doc: Record<string, unknown>, known: readonly string[], which: string) => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc)) {
+      if (v === null || v === '') continue;
+      const twin = known.find((n) => n.toLowerCase() === k.toLowerCase());
+      if (twin === k) out[k] = v;
+      else if (twin) throw new AdeError('SettingCaseTypo', { field: `${k} (${which} settings)`, known: twin });
+      else ignored.push(k);
+    }
+    return out;
+  };
+  const pub = keep(raw.publicSettings, PUBLIC, 'public');
+  if (pub.KeyEncryptionKeyURL === undefined) delete pub.KeyEncryptionAlgorithm;
+  return { pub, prot: keep(raw.protectedSettings, PROTECTED, 'protected'), ignored };
+}
+
+/** The status's note on ignored fields ("" when none). */
+export function ignoredNote(s: Pick<EncryptionSettings, 'ignored'>): string {
+  return s.ignored?.length ? ` Ignored ${s.ignored.length === 1 ? 'a field that is' : 'fields that are'} not a setting of this extension: ${s.ignored.join(', ')}.` : '';
 }
 
 /** Enum values are accepted in any case (as ADE does for most of them) and stored canonically. */
@@ -133,20 +166,13 @@ function missing(field: string, operation: string): AdeError {
 }
 
 function schemaError(errors: ErrorObject[], doc: Record<string, unknown>, which: 'public' | 'protected'): AdeError {
-  const fieldOf = (e: ErrorObject) =>
-    e.keyword === 'required' ? String(e.params.missingProperty)
-      : e.keyword === 'additionalProperties' ? String(e.params.additionalProperty)
-        : e.instancePath.split('/')[1] ?? '';
+  const fieldOf = (e: ErrorObject) => (e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.split('/')[1] ?? '');
   const rank = (e: ErrorObject) => {
-    if (e.keyword === 'additionalProperties') return -1;
     const i = ORDER.indexOf(fieldOf(e));
     return i < 0 ? ORDER.length : i;
   };
   const e = [...errors].sort((a, b) => rank(a) - rank(b))[0]!;
   const field = fieldOf(e);
-  if (e.keyword === 'additionalProperties') {
-    return new AdeError('SettingUnknown', { field: `${field} (${which} settings)`, known: Object.keys(FIELD).filter((k) => (which === 'protected') === ['Passphrase', 'AADClientSecret'].includes(k)).join(', ') });
-  }
   if (e.keyword === 'required') return missing(field, String(doc.EncryptionOperation ?? 'any operation'));
   const spec = FIELD[field] ?? { what: 'valid', fix: '' };
   // Protected values are secrets: describe them, never quote them.

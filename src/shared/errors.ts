@@ -27,7 +27,7 @@ export const ERRORS = {
   SettingsUnreadable: { code: 202, status: 'error', text: 'Settings file {path} is not valid JSON ({cause}). Re-deploy the extension with valid settings.' },
   SettingMissing: { code: 203, status: 'error', text: '{field} is required for {operation}. {fix}' },
   SettingInvalid: { code: 204, status: 'error', text: '{field} {problem}. {fix}' },
-  SettingUnknown: { code: 205, status: 'error', text: '{field} is not a setting of this extension. Remove it (names are case-sensitive; known: {known}).' },
+  SettingCaseTypo: { code: 205, status: 'error', text: '{field} differs from the setting {known} only in the case of its letters, and names are case-sensitive: as written it would be ignored. Rename it to {known}.' },
   VaultNameMismatch: { code: 206, status: 'error', text: '{urlField} names vault "{urlVault}" but {idField} names vault "{idVault}". Give the URL and the resource id of the same vault.' },
   KekVaultIdMissing: { code: 207, status: 'error', text: 'KeyEncryptionKeyURL is set but KekVaultResourceId is missing. Add the resource id of the vault that holds the key encryption key.' },
   KekUrlMissing: { code: 208, status: 'error', text: 'KekVaultResourceId is set but KeyEncryptionKeyURL is missing. Add the versioned key URL (https://<vault>.vault.azure.net/keys/<name>/<version>) or remove KekVaultResourceId.' },

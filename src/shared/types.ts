@@ -33,4 +33,6 @@ export interface EncryptionSettings {
   sequenceVersion?: string;
   /** A user-chosen passphrase from protected settings; generated when absent. */
   passphrase?: string;
+  /** Fields that are no setting of ours (newer clients add some), ignored and named in the status. */
+  ignored?: string[];
 }

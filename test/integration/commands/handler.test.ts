@@ -10,6 +10,7 @@ import { FakeAgent, type Extension, type StatusFile } from '../../../lab/agent/a
 import statusSchema from '../../../schemas/status.schema.json' with { type: 'json' };
 import { packageZip, VERSION } from '../../../lab/package.ts';
 import { BAD_CASES, VALID } from '../../helpers/settings-cases.ts';
+import { CLIENT_SETTINGS } from '../../helpers/client-settings.ts';
 import { diff, filesContaining, snapshot } from '../../helpers/tree.ts';
 
 const addFormats = addFormatsModule as unknown as (a: Ajv) => Ajv;
@@ -122,10 +123,11 @@ describe('the packaged extension under the guest agent', () => {
   it.each([
     { cipher: 'des3', oaep: false }, { cipher: 'aes128', oaep: false }, { cipher: 'aes256', oaep: false }, { cipher: 'aes256', oaep: true },
   ])('decrypts protected settings made by openssl ($cipher, OAEP $oaep)', async ({ cipher, oaep }) => {
-    // An unknown protected setting is only reported after a successful decryption and parse.
-    const seq = lab.agent.writeSettings(ext, { publicSettings: QUERY, protectedSettings: { Secretish: 'value-1234' }, cipher, oaep });
+    // A protected setting's name in the wrong case is only reported after a successful decryption and parse.
+    const seq = lab.agent.writeSettings(ext, { publicSettings: QUERY, protectedSettings: { passphrase: 'value-1234' }, cipher, oaep });
     expect((await lab.agent.run(ext, 'enable')).code).toBe(0);
-    expect(top(lab.agent.status(ext, seq))).toMatchObject({ status: 'error', code: 205, formattedMessage: { message: expect.stringMatching(/^Secretish \(protected settings\) is not a setting/) } });
+    expect(top(lab.agent.status(ext, seq))).toMatchObject({ status: 'error', code: 205, formattedMessage: { message: expect.stringMatching(/^passphrase \(protected settings\) differs from the setting Passphrase only in the case/) } });
+    expect(JSON.stringify(lab.agent.status(ext, seq))).not.toContain('value-1234');
   });
 
   it('reports protected settings it cannot decrypt with the certificate they name', async () => {
@@ -146,6 +148,21 @@ describe('the packaged extension under the guest agent', () => {
     const seq = lab.agent.writeSettings(ext, { publicSettings: VALID });
     expect((await lab.agent.run(ext, 'enable')).code).toBe(0);
     expect(top(await lab.agent.waitTerminal(ext, seq, 60))).toMatchObject({ operation: 'EnableEncryption', status: 'success', code: 410, formattedMessage: { message: 'No data volume to encrypt was found (mounted, listed in /etc/fstab, not the OS or resource disk).' } });
+  });
+
+  // Exactly what az, PowerShell and the quickstart templates send (test/helpers/client-settings.ts names the
+  // source of each): accepted for the operation and volume type the client meant, and run to its end. This host
+  // has no data volume, so an enable of data volumes ends in 410 and a disable has nothing to do.
+  it.each(CLIENT_SETTINGS)('accepts $client', async (c) => {
+    const seq = lab.agent.writeSettings(ext, { publicSettings: c.publicSettings });
+    expect((await lab.agent.run(ext, 'enable')).code).toBe(0);
+    const first = top(lab.agent.status(ext, seq));
+    if (c.expect.operation !== 'QueryEncryptionStatus') expect(first?.formattedMessage.message).toBe(`${c.expect.operation} accepted for VolumeType ${c.expect.volumeType}; starting.`);
+    const end = top(await lab.agent.waitTerminal(ext, seq, 60));
+    const want = c.expect.volumeType === 'OS' ? { status: 'error', code: 54 } : c.expect.operation === 'DisableEncryption' ? { status: 'success', code: 0 } : { status: 'success', code: 410 };
+    expect(end).toMatchObject({ operation: c.expect.operation, ...want });
+    // The next case is a new operation: wait for this worker to mark its journal done.
+    for (let i = 0; i < 100 && !readFileSync(join(lab.stateDir, 'journal.json'), 'utf8').includes('"phase": "done"'); i++) await new Promise((r) => setTimeout(r, 100));
   });
 
   it('runs the upgrade handshake to a second version, carrying mrseq, status and journal', async () => {

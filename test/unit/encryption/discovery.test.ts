@@ -148,9 +148,7 @@ describe('summarize', () => {
     ['decrypt marker wins', encryptedData, { decrypting: true, encrypting: 'Data' }, { os: 'NotEncrypted', data: 'DecryptionInProgress' }],
     ['ADE bug: /dev/dm-* root is not encrypted', dmRootNoCrypt, {}, { os: 'NotEncrypted', data: 'NotEncrypted' }],
     ['osencrypt mapping waiting for reboot', osencryptWaiting, {}, { os: 'VMRestartPending', data: 'NotEncrypted' }],
-    ['restart marker', base, { osRestartPending: true, encrypting: 'OS' }, { os: 'VMRestartPending', data: 'NotEncrypted' }],
     ['root mid-reencryption', rootReencrypting, {}, { os: 'EncryptionInProgress', data: 'NotEncrypted' }],
-    ['detached OS header reencrypting', base, { osHeaderReencrypting: true }, { os: 'EncryptionInProgress', data: 'NotEncrypted' }],
   ])('%s', (_, vols, markers, want) => {
     expect(summarize(vols, markers)).toEqual(want);
   });

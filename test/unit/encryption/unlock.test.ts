@@ -1,23 +1,14 @@
-// Network unlock at boot and KEK rotation of encrypted volumes, against injected fakes of the machine and vault.
+// Network unlock at boot and the unlock service, against injected fakes of the machine and vault (KEK rotation: rekey.test.ts).
 import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../helpers/memory-log.ts';
-import type { EncryptionSettings } from '../../../src/shared/types.ts';
+import { volumeRecord as rec } from '../../helpers/volume-record.ts';
 import type { BekVolumeRecord, KeyProtector, KeyVaultRecord, ProtectorRecord } from '../../../src/keys/protectors/types.ts';
-import { needsRekey, rekeyVolumes } from '../../../src/encryption/rekey.ts';
 import { unlockAll } from '../../../src/encryption/unlock.ts';
-import type { VolumeRecord } from '../../../src/encryption/volume-journal.ts';
 import { installUnlockService, launcherText, removeUnlockService, UNIT_NAME, unitText } from '../../../src/system/unlock-service.ts';
 import type { Runner } from '../../../src/system/exec.ts';
-
-const rec = (name: string, over: Partial<VolumeRecord> = {}): VolumeRecord => ({
-  action: 'inplace', device: `/dev/${name}`, luksUuid: `uuid-${name}`, mapperName: `ade-${name}`, mountpoint: `/mnt/${name}`, fstype: 'ext4',
-  fstab: { spec: `UUID=fs-${name}`, file: `/mnt/${name}`, vfstype: 'ext4', mntops: ['defaults', 'nofail'], freq: 0, passno: 2 },
-  fileName: `LinuxPassPhraseFileName_1_${name.charCodeAt(0)}`, secretUrl: `https://kv.vault.azure.net/secrets/${name}/v1`, step: '', done: false,
-  state: 'encrypted', seq: 1, ...over,
-});
 
 function protector<R extends ProtectorRecord>(kind: R['kind'], keys: Record<string, string | undefined>): KeyProtector<R> {
   return {
@@ -67,43 +58,6 @@ describe('unlockAll', () => {
     expect(r.failed.map((f) => [f.name, f.code])).toEqual([['ade-x', 100], ['ade-y', 100]]);
     expect(r.failed[0]!.message).toContain('its device (LUKS UUID uuid-x) is not attached');
     expect(r.failed[1]!.message).toContain('keyvault: no key');
-  });
-});
-
-describe('KEK rotation of encrypted volumes', () => {
-  const kekA = 'https://kv.vault.azure.net/keys/a/1';
-  const kekB = 'https://kv.vault.azure.net/keys/b/2';
-  const settings = (kek?: string, algorithm: 'RSA-OAEP' | 'RSA-OAEP-256' = 'RSA-OAEP'): EncryptionSettings => ({
-    operation: 'EnableEncryption', volumeType: 'Data', keyVaultUrl: 'https://kv.vault.azure.net/', identity: { kind: 'system' },
-    ...(kek ? { kek: { url: kek, vaultResourceId: '/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv', algorithm } } : {}),
-  });
-  it.each([
-    ['same KEK and algorithm', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP' }), settings(kekA), false],
-    ['same KEK, other case', rec('a', { kekUrl: kekA.toUpperCase().replace('HTTPS', 'https'), algorithm: 'RSA-OAEP' }), settings(kekA), false],
-    ['another KEK', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP' }), settings(kekB), true],
-    ['another algorithm', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP' }), settings(kekA, 'RSA-OAEP-256'), true],
-    ['a KEK added', rec('a'), settings(kekA), true],
-    ['the KEK removed', rec('a', { kekUrl: kekA }), settings(), true],
-    ['another vault', rec('a', { secretUrl: 'https://old.vault.azure.net/secrets/a/1' }), settings(), true],
-    ['not finished encrypting', rec('a', { state: 'encrypting' }), settings(kekA), false],
-  ])('needsRekey: %s', (_, r, s, want) => expect(needsRekey(r as VolumeRecord, s as EncryptionSettings)).toBe(want));
-
-  it('rotates only what needs it and records each new secret before the old one is retired', async () => {
-    const store = new Map([['ade-a', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP' })], ['ade-b', rec('b', { kekUrl: kekB, algorithm: 'RSA-OAEP' })]]);
-    const events: string[] = [];
-    const rotated = await rekeyVolumes({
-      settings: settings(kekB), log: memoryLogger(),
-      records: { list: () => [...store.values()], write: (r) => { events.push(`record ${r.mapperName} ${r.secretUrl}`); store.set(r.mapperName, r); } },
-      rotate: async (recs, onRotated) => {
-        events.push(`rotate ${recs.map((r) => r.volume.id).join(',')}`);
-        const out = recs.map((r) => ({ ...r, secretUrl: `${r.secretUrl}-new`, kekUrl: kekB, algorithm: 'RSA-OAEP' as const, oldSecretUrl: r.secretUrl, unchanged: false }));
-        for (const o of out) { onRotated(o); events.push(`retire ${o.oldSecretUrl}`); }
-        return out;
-      },
-    });
-    expect(rotated.map((r) => r.volume.id)).toEqual(['uuid-a']);
-    expect(events).toEqual(['rotate uuid-a', 'record ade-a https://kv.vault.azure.net/secrets/a/v1-new', 'retire https://kv.vault.azure.net/secrets/a/v1']);
-    expect(store.get('ade-a')).toMatchObject({ secretUrl: 'https://kv.vault.azure.net/secrets/a/v1-new', kekUrl: kekB });
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AdeError } from '../../../src/shared/errors.ts';
-import { validateSettings } from '../../../src/protocol/validate.ts';
+import { ignoredNote, validateSettings } from '../../../src/protocol/validate.ts';
 import { BAD_CASES, KEK_URL, VALID, VAULT_ID } from '../../helpers/settings-cases.ts';
 
 const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
@@ -40,5 +40,40 @@ describe('validateSettings accepts and normalises', () => {
   });
   it('carries a protected passphrase through', () => {
     expect(validateSettings({ publicSettings: VALID, protectedSettings: { Passphrase: 'correct horse battery' } }).passphrase).toBe('correct horse battery');
+  });
+});
+
+describe('validateSettings reads what real clients send as ADE does', () => {
+  const NO_KEK = { ...VALID, KeyEncryptionKeyURL: undefined, KekVaultResourceId: undefined, KeyEncryptionAlgorithm: undefined };
+  const v = (pub: Record<string, unknown>, prot: Record<string, unknown> = {}) => validateSettings({ publicSettings: clean(pub), protectedSettings: prot });
+
+  it.each([
+    ['absent', undefined], ['null', null], ['""', ''],
+  ])('an optional field %s is the same as absent', (_, empty) => {
+    const fields = ['KeyEncryptionKeyURL', 'KekVaultResourceId', 'KeyEncryptionAlgorithm', 'SequenceVersion', 'EncryptionManagedIdentity', 'AADClientID', 'AADClientCertThumbprint', 'DiskFormatQuery', 'KeyStoreType'];
+    const pub = { ...NO_KEK, ...Object.fromEntries(fields.map((f) => [f, empty])) };
+    const s = v(pub, empty === undefined ? {} : { Passphrase: empty, AADClientSecret: empty });
+    expect(s).toEqual(v({ ...NO_KEK, SequenceVersion: undefined }));
+    expect([s.kek, s.identity, s.passphrase, s.ignored]).toEqual([undefined, { kind: 'system' }, undefined, undefined]);
+  });
+
+  it.each([['RSA-OAEP-256'], ['RSA-PSS'], [42]])('KeyEncryptionAlgorithm %j without a KEK is ignored', (alg) => {
+    expect(v({ ...NO_KEK, KeyEncryptionAlgorithm: alg }).kek).toBeUndefined();
+  });
+
+  it('KeyEncryptionAlgorithm with a KEK still has to be known', () => {
+    expect(() => v({ ...VALID, KeyEncryptionAlgorithm: 'RSA-PSS' })).toThrow(/not a key wrap algorithm/);
+  });
+
+  it('ignores fields that are no setting of ours, and names them', () => {
+    const s = v({ ...VALID, NewClientField: 'x', Another: { a: 1 } }, { SomethingSecret: 'value-5678' });
+    expect(s.ignored).toEqual(['NewClientField', 'Another', 'SomethingSecret']);
+    expect(s.kek?.url).toBe(KEK_URL);
+    expect(ignoredNote(s)).toBe(' Ignored fields that are not a setting of this extension: NewClientField, Another, SomethingSecret.');
+    expect(ignoredNote(v(VALID))).toBe('');
+  });
+
+  it('an empty EncryptionOperation is a missing one', () => {
+    expect(() => v({ ...VALID, EncryptionOperation: '' })).toThrow(/EncryptionOperation is required/);
   });
 });
