@@ -107,7 +107,7 @@ async function round(e2e, lab, n) {
     // From before enable to the terminal status's write (its mtime): the host's 5 s poll only finds the end.
     const t0 = await clock();
     await ext.run('enable');
-    const status = e2e.parseStatus(await ext.waitTerminal(seq, { everyMs: 5000 }));
+    const status = e2e.parseStatus(await ext.waitDone(seq, { everyMs: 5000 }));
     const extS = Number((await vm.run(`stat -c %.3Y ${e2e.EXT_DIR}/status/${seq}.status`)).trim()) - t0;
     if (status.status !== 'success') throw new Error(`the extension did not encrypt: ${status.message}`);
     await verify('ade-linux', '');

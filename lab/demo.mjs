@@ -48,7 +48,7 @@ if (!fs.existsSync(zipPath)) {
 console.log(`  ${path.relative(REPO, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
 
 const lab = await import('./vm.ts');
-const { startGuestAzure, GuestExtension, mountDataDisks, enableSettings, parseStatus, VAULT_HOST } = await import('./e2e.ts');
+const { startGuestAzure, GuestExtension, mountDataDisks, enableSettings, parseStatus, isOver, VAULT_HOST } = await import('./e2e.ts');
 
 step('guest image (full flavour: Debian 12 + systemd, built from Debian packages, cached)');
 const img = await lab.ensureFullImage();
@@ -131,8 +131,8 @@ try {
     const p = s && parseStatus(s);
     const text = p ? `${p.status}: ${p.message}\n${volumeLines(p.volumes)}` : '(no status yet)';
     if (text !== shown) console.log(`  [${el()}] ${(shown = text).trimEnd()}`);
-    if (p && (p.status === 'success' || p.status === 'error')) { final = p; break; }
-    if (Date.now() > end) throw new Error(`no terminal status for seq ${seq} after 20 min`);
+    if (s && isOver(s)) { final = p; break; }
+    if (Date.now() > end) throw new Error(`seq ${seq} did not end after 20 min`);
     await sleep(2000);
   }
   rows = final.volumes ?? [];

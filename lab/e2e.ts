@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { startFakeAzure, type FakeAzure } from './fakes/azure.ts';
 import { packageZip, EXTENSION_NAME, VERSION } from './package.ts';
-import { installAgent, labLog, sleep, type GuestFwd, type Vm } from './vm.ts';
+import { bootVm, installAgent, labLog, sleep, type GuestFwd, type Vm, type VmOptions } from './vm.ts';
 
 export const GUEST_FAKE_IP = '10.0.2.100';
 export const GUEST_FAKE_PORT = 80;
@@ -122,6 +122,14 @@ export function parseStatus(s: AgentStatus): { status: string; code: number; mes
   };
 }
 
+/** Over: an error, or a success whose data volumes are no longer being encrypted or decrypted. */
+export function isOver(s: AgentStatus): boolean {
+  if (s.status.status === 'error') return true;
+  if (s.status.status !== 'success') return false;
+  const data = parseStatus(s).state?.data;
+  return data !== 'EncryptionInProgress' && data !== 'DecryptionInProgress';
+}
+
 /** The extension as the guest agent sees it, inside one VM. */
 export class GuestExtension {
   readonly vm: Vm;
@@ -186,18 +194,37 @@ export class GuestExtension {
     try { return (JSON.parse(t) as AgentStatus[])[0]; } catch { return undefined; }
   }
 
-  /** Polls the status file until it is terminal; `onPoll` sees every non-terminal status. */
-  async waitTerminal(seq: number, opts: { timeoutMs?: number; everyMs?: number; onPoll?: (s: AgentStatus | undefined) => Promise<void> | void } = {}): Promise<AgentStatus> {
+  /**
+   * Polls the status file until the operation is over: an error, or a success whose data volumes are no
+   * longer in progress (the extension reports success early, once the work is safe, and keeps the same
+   * status file up to date to the end). `onPoll` sees every status before that.
+   */
+  async waitDone(seq: number, opts: { timeoutMs?: number; everyMs?: number; onPoll?: (s: AgentStatus | undefined) => Promise<void> | void } = {}): Promise<AgentStatus> {
     const end = Date.now() + (opts.timeoutMs ?? 1_200_000);
     let last = '';
     for (;;) {
       const s = await this.status(seq);
       const now = s ? `${s.status.status}: ${s.status.formattedMessage.message}` : '(no status)';
       if (now !== last) { labLog(`seq ${seq}: ${now}`); last = now; }
-      if (s && (s.status.status === 'success' || s.status.status === 'error')) return s;
+      if (s && isOver(s)) return s;
       await opts.onPoll?.(s);
-      if (Date.now() > end) throw new Error(`no terminal status for seq ${seq}; last: ${JSON.stringify(s)}\n--- extension.log ---\n${await this.logTail()}`);
+      if (Date.now() > end) throw new Error(`seq ${seq} did not end; last: ${JSON.stringify(s)}\n--- extension.log ---\n${await this.logTail()}`);
       await sleep(opts.everyMs ?? 1000);
+    }
+  }
+
+  /**
+   * What ARM waits for: the first terminal status (success or error), within its time budget for the VM's
+   * extensions (extensionsTimeBudget, 90 minutes by default); past it the deployment fails with
+   * VMExtensionProvisioningTimeout, whatever the extension goes on doing.
+   */
+  async waitDeployed(seq: number, budgetMs: number): Promise<{ status: AgentStatus; ms: number }> {
+    const t0 = Date.now();
+    for (;;) {
+      const s = await this.status(seq);
+      if (s && (s.status.status === 'success' || s.status.status === 'error')) return { status: s, ms: Date.now() - t0 };
+      if (Date.now() - t0 > budgetMs) throw new Error(`VMExtensionProvisioningTimeout: no terminal status for seq ${seq} within ${budgetMs / 1000} s; last: ${JSON.stringify(s)}`);
+      await sleep(500);
     }
   }
 
@@ -205,6 +232,17 @@ export class GuestExtension {
     const r = await this.vm.exec(`tail -n ${n} /var/log/azure/${EXTENSION_NAME}/extension.log 2>&1; journalctl -q --no-pager -n 40 -u 'ade-linux-worker-*' -u 'systemd-cryptsetup@*' -u ade-linux-unlock.service 2>&1`);
     return r.stdout;
   }
+}
+
+/**
+ * A full guest with the fake Azure reached through its guestfwd rule and the package unpacked: what every
+ * data-volume scenario starts from. `stop` powers it off and closes the fake.
+ */
+export async function startDataGuest(opts: Omit<VmOptions, 'flavour' | 'guestfwd'>): Promise<{ az: GuestAzure; vm: Vm; ext: GuestExtension; stop: () => Promise<void> }> {
+  const az = await startGuestAzure();
+  const vm = await bootVm({ ...opts, flavour: 'full', guestfwd: [az.fwd] });
+  const ext = await GuestExtension.install(vm, az);
+  return { az, vm, ext, stop: async () => { await vm.destroy(); await az.close(); } };
 }
 
 /** Data-disk setup inside the guest: mount points, fstab lines `UUID=… <mp> ext4 defaults,nofail 0 2`, mounted. */

@@ -49,7 +49,8 @@ async function dataOperation(ctx: Context, settings: EncryptionSettings, signal:
   let unlockEarly: Promise<void> | undefined;
   const beforeChanges = () => {
     unlockEarly = syncUnlockService(ctx, true);
-    unlockEarly.catch(() => undefined); // awaited below, after the volumes
+    unlockEarly.catch(() => undefined); // its failure is reported below, after the volumes
+    return unlockEarly;
   };
   const report = await runDataOperation({
     ...(settings.operation !== 'DisableEncryption' ? { beforeChanges } : {}),

@@ -11,13 +11,13 @@ import { REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
 import { EXT_FS } from '../system/fs.ts';
 import { checkDataPrereqs, type VolumeFacts } from './prereq.ts';
 import { classifyVolumes, type Volume } from './discovery.ts';
-import { locate, planData, steadiestName, type PlannedVolume } from './plan.ts';
-import { progressReport, dataState, volumeRow, type Rate } from './progress.ts';
-import { DECRYPT_STEPS } from './decrypt.ts';
-import { FORMAT_STEPS } from './format.ts';
-import { INPLACE_STEPS } from './inplace.ts';
-import { runSteps, Stopped, type Step, type Tools, type VolumeKeys, type VolumeRun } from './steps.ts';
-import type { JournalAccess, VolumeAction, VolumeProgress } from './volume-journal.ts';
+import { planData, type PlannedVolume } from './plan.ts';
+import { dataState, volumeRow } from './progress.ts';
+import { runVolumes } from './run-volumes.ts';
+import type { Tools, VolumeKeys } from './steps.ts';
+import type { JournalAccess } from './volume-journal.ts';
+
+export type DataOperation = 'EnableEncryption' | 'EnableEncryptionFormatAll' | 'DisableEncryption';
 
 export interface DataDeps {
   settings: EncryptionSettings;
@@ -39,15 +39,13 @@ export interface DataDeps {
   /**
    * Called once, when every check has passed and the first volume is about to be worked on: the caller
    * starts work that must exist before the volumes change but need not delay them (the boot-time unlock).
+   * What it returns is awaited before the early success: a VM that reports success can boot unattended.
    */
-  beforeChanges?: () => void;
+  beforeChanges?: () => Promise<void> | void;
   newUuid?: () => string;
   now?: () => number;
 }
 
-type DataOperation = 'EnableEncryption' | 'EnableEncryptionFormatAll' | 'DisableEncryption';
-
-const STEPS: Record<VolumeAction, readonly Step[]> = { inplace: INPLACE_STEPS, format: FORMAT_STEPS, decrypt: DECRYPT_STEPS };
 
 export async function runDataOperation(deps: DataDeps): Promise<Report> {
   const { settings, log, tools } = deps;
@@ -69,9 +67,9 @@ export async function runDataOperation(deps: DataDeps): Promise<Report> {
     return { operation: op, status: 'success', code: 0, message: `All data volumes are ${verb}; nothing to do.${osNote}`, data: op === 'DisableEncryption' ? 'NotEncrypted' : 'Encrypted' };
   }
   for (const a of plan.act) deps.journal.save(a.id, a.progress);
-  deps.beforeChanges?.();
+  const ready = deps.beforeChanges?.();
 
-  const { all, failure } = await runVolumes(op, plan.act, volumes, deps);
+  const { all, failure } = await runVolumes(op, plan.act, volumes, deps, ready);
   const rows = all.map((p) => volumeRow(p, (deps.now ?? Date.now)()));
   if (failure) return { operation: op, status: 'error', code: failure.code, message: `${failure.message}${osNote}`, data: dataState(op, all), volumes: rows };
   const verb = op === 'DisableEncryption' ? 'Decrypted' : 'Encrypted';
@@ -90,11 +88,6 @@ async function checkFresh(op: DataOperation, act: readonly PlannedVolume[], deps
   for (const e of errors) deps.log.error('prerequisite failed', { code: e.code, message: e.message });
   return { operation: op, status: 'error', code: errors[0]!.code, message: `Nothing was changed. ${errors.map((e) => `[${e.code}] ${e.message}`).join(' ')}` };
 }
-
-/**
- * The volumes one after the other, with the status rewritten after every step and on a heartbeat. A volume
- * that fails is recorded and the next goes on; a stop ends them all at a safe point.
- */
 async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Promise<VolumeFacts> {
   const users = v.mountpoint ? await tools.mnt.users(v.mountpoint) : [];
   if (mode !== 'inplace' || !v.fstype || !EXT_FS.has(v.fstype)) return { volume: v, users };
@@ -103,64 +96,4 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
   const devBytes = await tools.fs.deviceBytes(v.device);
   // Room = what the file system can give up, plus any tail of the device it does not use yet.
   return { volume: v, users, shrinkableBytes: devBytes - min };
-}
-
-/**
- * The volumes one after the other, with the status rewritten after every step and on a heartbeat. A volume
- * that fails is recorded and the next goes on; a stop ends them all at a safe point.
- */
-async function runVolumes(op: DataOperation, act: readonly PlannedVolume[], volumes: readonly Volume[], deps: DataDeps): Promise<{ all: VolumeProgress[]; failure?: AdeError }> {
-  const { log } = deps;
-  const now = deps.now ?? Date.now;
-  const entries = new Map<string, VolumeProgress>(act.map((a) => [a.id, a.progress]));
-  const rates = new Map<string, Rate>();
-  const report = () => deps.progress(progressReport(op, [...entries.values()], now(), rates));
-  report();
-  let failure: AdeError | undefined;
-  // A failed write here (disk full) must not kill the worker: the next step or beat writes again.
-  const beat = () => { try { report(); } catch (e) { log.warn(`status not refreshed: ${e instanceof Error ? e.message : String(e)}`); } };
-  const heartbeat = setInterval(beat, deps.heartbeatMs ?? 5_000);
-  try {
-    for (const a of act) {
-      try {
-        await runVolume(a, volumes, deps, { entries, rates, report });
-      } catch (e) {
-        if (e instanceof Stopped || deps.signal.aborted) throw e;
-        const err = e instanceof AdeError ? e : new AdeError('EncryptionFailed', { device: a.progress.device, cause: e instanceof Error ? e.message : String(e), log: log.path ?? 'the extension log' }, { cause: e });
-        log.error(`${a.progress.device}: ${err.message}`, { code: err.code });
-        const p = { ...entries.get(a.id)!, error: { code: err.code, message: err.message } };
-        entries.set(a.id, p);
-        deps.journal.save(a.id, p);
-        failure ??= err;
-      }
-    }
-  } finally {
-    clearInterval(heartbeat);
-  }
-  return { all: [...entries.values()], ...(failure ? { failure } : {}) };
-}
-
-interface Tracking { entries: Map<string, VolumeProgress>; rates: Map<string, Rate>; report: () => void }
-
-async function runVolume(a: PlannedVolume, volumes: readonly Volume[], deps: DataDeps, t: Tracking): Promise<void> {
-  const { entries, rates } = t;
-  const p0 = entries.get(a.id)!;
-  const vol = a.volume ?? locate(p0, volumes);
-  if (!vol) throw new AdeError('VolumeVanished', { device: steadiestName(p0, p0.device), uuid: p0.luksUuid, action: p0.action });
-  const now = deps.now ?? Date.now;
-  const v: VolumeRun = {
-    id: a.id, p: { ...p0, device: vol.device }, device: vol.device, seq: deps.journal.seq, tools: deps.tools, keys: deps.keys,
-    save(patch) {
-      v.p = { ...v.p, ...patch };
-      if (patch.doneBytes !== undefined && !rates.has(v.p.mapperName)) rates.set(v.p.mapperName, { startedAt: now(), startBytes: patch.doneBytes });
-      entries.set(a.id, v.p);
-      deps.journal.save(a.id, v.p);
-    },
-    progress: t.report, log: deps.log, signal: deps.signal, pollMs: deps.pollMs ?? 5_000,
-  };
-  try {
-    await runSteps(STEPS[v.p.action], v);
-  } finally {
-    v.key?.fill(0);
-  }
 }

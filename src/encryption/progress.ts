@@ -35,15 +35,22 @@ export function dataState(operation: string, all: readonly VolumeProgress[]): Da
   return pending ? 'EncryptionInProgress' : 'Encrypted';
 }
 
-export function progressReport(operation: string, all: readonly VolumeProgress[], now: number, rates: ReadonlyMap<string, Rate>): Report {
+/**
+ * The running operation's status. Until every volume is past its safe point it is `transitioning`; after,
+ * `success` with the progress in the message and substatus: the work is under way and resumes by itself,
+ * and ARM's time budget must not run out while a large disk is encrypted. A later failure turns it to error.
+ */
+export function progressReport(operation: string, all: readonly VolumeProgress[], now: number, rates: ReadonlyMap<string, Rate>, safe = false): Report {
   const rows = all.map((p) => volumeRow(p, now, rates.get(p.mapperName)));
   const done = all.filter((p) => p.done).length;
   const running = all.find((p) => !p.done);
   const pct = running ? rows[all.indexOf(running)]?.percent : undefined;
   const verb = operation === 'DisableEncryption' ? 'Decrypting' : 'Encrypting';
+  const where = running ? `${verb} data volume ${done + 1}/${all.length} (${running.mountpoint})${pct !== undefined ? `: ${pct}%` : ''}.` : `${all.length} data volume(s) done.`;
+  const underWay = safe && running ? ' Under way: it goes on by itself after a restart, and this status follows it to the end.' : '';
   return {
-    operation, status: 'transitioning', code: 0,
-    message: running ? `${verb} data volume ${done + 1}/${all.length} (${running.mountpoint})${pct !== undefined ? `: ${pct}%` : ''}.` : `${all.length} data volume(s) done.`,
+    operation, status: safe ? 'success' : 'transitioning', code: 0,
+    message: `${where}${underWay}`,
     data: dataState(operation, all), volumes: rows,
   };
 }

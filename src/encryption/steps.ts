@@ -55,18 +55,26 @@ export class Stopped extends Error {
   constructor() { super('stopped at a safe point'); this.name = 'Stopped'; }
 }
 
-export async function runSteps(steps: readonly Step[], v: VolumeRun): Promise<void> {
+/**
+ * Runs `steps` (a stretch of `all`, the volume's whole list) in order. `step` in the journal only moves
+ * forward: re-running earlier steps after a restart (each checks before it acts) does not make the volume
+ * look less far along. The volume is done when the stretch ends the list.
+ */
+export async function runSteps(all: readonly Step[], steps: readonly Step[], v: VolumeRun): Promise<void> {
+  const at = (name: string) => all.findIndex((s) => s.name === name);
   for (const s of steps) {
     if (v.signal.aborted) throw new Stopped();
     const t0 = performance.now();
     await s.run(v);
     // Where the time went, per volume and step: what an operator (or a benchmark) reads to see what is slow.
     v.log.info(`${v.device}: step ${s.name} done`, { ms: Math.round(performance.now() - t0) });
-    v.save({ step: s.name });
+    if (at(s.name) > at(v.p.step)) v.save({ step: s.name });
     v.progress();
   }
-  v.save({ done: true });
-  v.progress();
+  if (steps[steps.length - 1] === all[all.length - 1]) {
+    v.save({ done: true });
+    v.progress();
+  }
 }
 
 export const mapperPath = (p: VolumeProgress) => `/dev/mapper/${p.mapperName}`;

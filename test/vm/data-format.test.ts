@@ -3,8 +3,8 @@
 // system type, mounted at the same place, unlocked by systemd at the next boot.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, sha256, type FileTree, type Vm } from '../../lab/vm.ts';
-import { enableSettings, fstabByMount, GuestExtension, mountDataDisks, parseStatus, startGuestAzure, STATE_DIR, type GuestAzure } from '../../lab/e2e.ts';
+import { sha256, type FileTree, type Vm } from '../../lab/vm.ts';
+import { enableSettings, fstabByMount, GuestExtension, mountDataDisks, parseStatus, startDataGuest, STATE_DIR, type GuestAzure } from '../../lab/e2e.ts';
 
 const xfsFiles: FileTree = { 'old-x.bin': randomBytes(1 << 20) };
 const extFiles: FileTree = { 'old-e.bin': randomBytes(1 << 20) };
@@ -14,27 +14,25 @@ const hashes = (t: FileTree): Record<string, string> => Object.fromEntries(Objec
 let az: GuestAzure;
 let vm: Vm;
 let ext: GuestExtension;
+let g: Awaited<ReturnType<typeof startDataGuest>> | undefined;
 
 beforeAll(async () => {
-  az = await startGuestAzure();
-  vm = await bootVm({
-    flavour: 'full', name: 'data-format',
+  g = await startDataGuest({
+    name: 'data-format',
     disks: [
       { name: 'xdata', kind: 'xfs', sizeMiB: 340, files: xfsFiles },
       { name: 'edata', kind: 'ext4', sizeMiB: 64, files: extFiles },
       { name: 'loose', kind: 'ext4', sizeMiB: 64, files: loose },
       { name: 'bek', kind: 'vfat', sizeMiB: 16, label: 'BEK VOLUME' },
     ],
-    guestfwd: [az.fwd],
   });
-  ext = await GuestExtension.install(vm, az);
+  ({ az, vm, ext } = g);
   await mountDataDisks(vm, [{ disk: 'xdata', mountpoint: '/xdata', fstype: 'xfs' }, { disk: 'edata', mountpoint: '/edata' }]);
   expect((await ext.run('install')).code).toBe(0);
 });
 
 afterAll(async () => {
-  await vm?.destroy();
-  await az?.close();
+  await g?.stop();
 });
 
 const snapshot = (): Promise<string> => vm.run(`cat /etc/fstab /etc/crypttab; for d in xdata edata loose; do blkid -p -o export "$(lab-dev $d)" | grep -v '^DEVNAME'; done; ls /mnt/azure_bek_disk 2>/dev/null; dmsetup ls --target crypt`);
@@ -45,7 +43,7 @@ describe('data volumes: a refusal changes nothing; EnableEncryptionFormatAll', (
     const before = await snapshot();
     const seq = await ext.settings(enableSettings(az));
     expect((await ext.run('enable')).code).toBe(0);
-    const st = parseStatus(await ext.waitTerminal(seq));
+    const st = parseStatus(await ext.waitDone(seq));
     expect(st.status).toBe('error');
     // every volume is checked before anything changes; the status code is the first failure's (xfs in place: 406)
     expect([401, 406]).toContain(st.code);
@@ -66,7 +64,7 @@ describe('data volumes: a refusal changes nothing; EnableEncryptionFormatAll', (
     const fstabBefore = fstabByMount(await vm.run('cat /etc/fstab'));
     const seq = await ext.settings(enableSettings(az, 'EnableEncryptionFormatAll'));
     expect((await ext.run('enable')).code).toBe(0);
-    const st = parseStatus(await ext.waitTerminal(seq));
+    const st = parseStatus(await ext.waitDone(seq));
     expect(st.status, `${st.message}\n${await ext.logTail()}`).toBe('success');
     expect(st.state).toEqual({ os: 'NotEncrypted', data: 'Encrypted' });
     expect(st.volumes?.map((v) => [v.mountpoint, v.state]).sort()).toEqual([['/edata', 'Encrypted'], ['/xdata', 'Encrypted']]);

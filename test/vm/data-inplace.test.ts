@@ -70,7 +70,7 @@ describe('EnableEncryption (data, in place) → reboot → DisableEncryption thr
     enableSeq = await ext.settings(enableSettings(az));
     const en = await ext.run('enable');
     expect(en.code, en.stderr).toBe(0);
-    const final = await ext.waitTerminal(enableSeq);
+    const final = await ext.waitDone(enableSeq);
     const st = parseStatus(final);
     expect(st.status, `${st.message}\n${await ext.logTail()}`).toBe('success');
     expect(final.status.operation).toBe('EnableEncryption');
@@ -171,7 +171,7 @@ describe('EnableEncryption (data, in place) → reboot → DisableEncryption thr
     expect(seq).toBe(enableSeq + 1);
     const en = await ext.run('enable');
     expect(en.code, en.stderr).toBe(0);
-    const st = parseStatus(await ext.waitTerminal(seq));
+    const st = parseStatus(await ext.waitDone(seq));
     expect(st.status, `${st.message}\n${await ext.logTail()}`).toBe('success');
     expect(st.state).toEqual({ os: 'NotEncrypted', data: 'NotEncrypted' });
     expect(st.volumes?.map((r) => [r.mountpoint, r.state]).sort()).toEqual([['/data1', 'NotEncrypted'], ['/data2', 'NotEncrypted']]);

@@ -64,7 +64,7 @@ describe('Key Vault in the lab, through the packaged extension', () => {
     try {
       const seq = await ext.settings({ ...enableSettings(az), ...(c.kek ? { KeyEncryptionKeyURL: c.kek } : {}) });
       expect((await ext.run('enable')).code).toBe(0);
-      const s = parseStatus(await ext.waitTerminal(seq));
+      const s = parseStatus(await ext.waitDone(seq));
       expect([s.status, s.code]).toEqual(['error', c.code]);
       expect(s.message).toMatch(c.expect);
     } finally {
@@ -81,7 +81,7 @@ describe('Key Vault in the lab, through the packaged extension', () => {
   it('encrypts with KEK A (RSA-OAEP-256, system-assigned identity)', async () => {
     const seqA = await ext.settings(enableSettings(az));
     expect((await ext.run('enable')).code).toBe(0);
-    expect(parseStatus(await ext.waitTerminal(seqA))).toMatchObject({ status: 'success', code: 0, state: { data: 'Encrypted' } });
+    expect(parseStatus(await ext.waitDone(seqA))).toMatchObject({ status: 'success', code: 0, state: { data: 'Encrypted' } });
     [rec] = await records() as [Rec];
     expect(rec).toMatchObject({ state: 'encrypted', kekUrl: az.kek.url, algorithm: 'RSA-OAEP-256' });
     dumpA = await vm.run(HEADER);
@@ -119,7 +119,7 @@ describe('Key Vault in the lab, through the packaged extension', () => {
     try {
       const seq = await ext.settings({ ...enableSettings(az), KeyEncryptionKeyURL: kek.url, KeyEncryptionAlgorithm: c.alg, ...cred.pub }, cred.prot);
       expect((await ext.run('enable')).code).toBe(0);
-      s = parseStatus(await ext.waitTerminal(seq));
+      s = parseStatus(await ext.waitDone(seq));
     } finally { az.fake.vault.resetFaults(); }
     expect(s).toMatchObject({ status: 'success', code: 0 });
     expect(s.message).toContain(`Re-wrapped the keys of 1 already encrypted volume(s) with ${kek.url}; their old secrets are disabled.`);

@@ -8,6 +8,7 @@ import type { EncryptionOperation } from '../../../src/shared/types.ts';
 import { runDataOperation } from '../../../src/encryption/data.ts';
 import { Stopped } from '../../../src/encryption/steps.ts';
 import { Crash, Machine, MiB, isMutating, memoryJournal } from '../../helpers/flow-fake.ts';
+import { machineTools } from '../../../src/commands/machine.ts';
 
 const FSTAB0 = 'UUID=fs-0-0000 /data ext4 defaults,nofail 0 2';
 
@@ -195,5 +196,45 @@ describe('EnableEncryption in place', () => {
     expect(m.disks[1]!.fs?.uuid).toBe('fs-1-0000');
     expect(m.calls.filter(isMutating).every((c) => !c.args.includes('/dev/sdc'))).toBe(true);
     expect(m.crypttab()).toContain('/mnt/azure_bek_disk/LinuxPassPhraseFileName_1_1 luks,nofail,headless=true');
+  });
+
+  it('reports success once every volume is past its safe point, then follows the work to its end', async () => {
+    const m = setup();
+    m.addDisk(1, 128, { mountpoint: '/data2', fstab: 'UUID=fs-1-0000 /data2 ext4 defaults,nofail 0 2' });
+    m.hotzoneBytes = 16 * MiB;
+    m.hotzoneMs = 15;
+    const { report, reports } = await operate(m, 'EnableEncryption');
+    // Both volumes are initialised (and their boot entries written) before either is reencrypted.
+    const at = (pred: (c: { file: string; args: string[] }) => boolean) => m.calls.findIndex(pred);
+    const inits = m.calls.map((c, i) => (c.file === 'cryptsetup' && c.args.includes('--init-only') ? i : -1)).filter((i) => i >= 0);
+    expect(inits).toHaveLength(2);
+    expect(Math.max(...inits)).toBeLessThan(at((c) => c.file === 'cryptsetup' && c.args.includes('--resume-only')));
+    const first = reports.findIndex((r) => r.status === 'success');
+    expect(first).toBeGreaterThan(0);
+    expect(reports.slice(0, first).every((r) => r.status === 'transitioning')).toBe(true);
+    expect(reports.slice(first).every((r) => r.status === 'success')).toBe(true);
+    expect(reports[first]!.data).toBe('EncryptionInProgress');
+    expect(reports[first]!.message).toMatch(/^Encrypting data volume 1\/2 \(\/data\).* Under way: it goes on by itself after a restart/);
+    expect(reports.slice(first).some((r) => r.data === 'EncryptionInProgress' && (r.volumes?.[0]?.percent ?? 100) < 100)).toBe(true);
+    expect(report).toMatchObject({ status: 'success', data: 'Encrypted' });
+  });
+
+  it('a failure after the early success ends in error, with the volume that failed', async () => {
+    const m = setup();
+    m.hotzoneBytes = 16 * MiB;
+    const log = memoryLogger();
+    const run = m.runner();
+    // The grow after the reencryption fails (the file system on the mapping refuses to be resized).
+    const failingGrow: typeof run = async (file, args, o) => (file === 'resize2fs' && args.length === 1 && args[0]!.startsWith('/dev/mapper/') ? { exitCode: 1, stdout: '', stderr: 'resize2fs: Bad magic' } : run(file, args, o));
+    const reports: Report[] = [];
+    const report = await runDataOperation({
+      settings: { operation: 'EnableEncryption', volumeType: 'Data', identity: { kind: 'system' }, keyVaultUrl: 'https://v.vault.azure.net/' },
+      journal: memoryJournal(), log, signal: new AbortController().signal, keys: m.keys(log),
+      tools: { ...machineTools(failingGrow, m.stateDir, m.root), snapshot: async () => m.snapshot() },
+      progress: (r) => reports.push(r), pollMs: 5, newUuid: m.newUuid,
+    });
+    expect(reports.some((r) => r.status === 'success')).toBe(true);
+    expect(report).toMatchObject({ status: 'error', code: 19 });
+    expect(report.message).toContain('resize2fs: Bad magic');
   });
 });
