@@ -171,14 +171,14 @@ describe('the packaged extension under the guest agent', () => {
     await lab.agent.waitTerminal(ext, seq, 60);
     const status = readFileSync(lab.agent.statusPath(ext, seq));
     const journal = readFileSync(join(lab.stateDir, 'journal.json'));
-    const next = packageZip('0.1.99');
+    const next = packageZip('1.1.99');
     const up = await lab.agent.upgrade(ext, next);
     expect(up.ops.map((o) => `${o.op}:${o.code}`)).toEqual(['disable:0', 'update:0', 'uninstall:0', 'install:0', 'enable:0']);
     expect(existsSync(ext.dir)).toBe(false);
     expect(readFileSync(join(up.ext.dir, 'mrseq'), 'utf8').trim()).toBe(String(seq));
     expect(readFileSync(lab.agent.statusPath(up.ext, seq))).toEqual(status);
     expect(readFileSync(join(lab.stateDir, 'journal.json'))).toEqual(journal);
-    expect(logText(up.ext)).toMatch(/INFO \[update:\d+\] updated \{"to":"0\.1\.99","from":"0\.1\.0"\}/);
+    expect(logText(up.ext)).toMatch(new RegExp(`INFO \\[update:\\d+\\] updated \\{"to":"1\\.1\\.99","from":"${VERSION.replace(/\./g, '\\.')}"\\}`));
     ext = up.ext;
   });
 
