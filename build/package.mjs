@@ -40,6 +40,8 @@ export async function makePackage({ arches = ['x64', 'arm64'], version = pkg.ver
     copyFileSync(join(root, 'HandlerManifest.json'), join(stage, 'HandlerManifest.json'));
     cpSync(join(root, 'bin'), join(stage, 'bin'), { recursive: true });
     cpSync(join(root, 'schemas'), join(stage, 'schemas'), { recursive: true });
+    // the boot plumbing the OS disk installs into /etc (shell scripts run by the initramfs builders)
+    cpSync(join(root, 'initramfs'), join(stage, 'initramfs'), { recursive: true });
     cpSync(outDir, join(stage, 'build'), { recursive: true });
     copyFileSync(runtimeFor(arch), join(stage, 'build', 'node'));
     chmodSync(join(stage, 'build', 'node'), 0o755);

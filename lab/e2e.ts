@@ -122,12 +122,12 @@ export function parseStatus(s: AgentStatus): { status: string; code: number; mes
   };
 }
 
-/** Over: an error, or a success whose data volumes are no longer being encrypted or decrypted. */
+/** Over: an error, or a success whose OS and data volumes are no longer being encrypted or decrypted. */
 export function isOver(s: AgentStatus): boolean {
   if (s.status.status === 'error') return true;
   if (s.status.status !== 'success') return false;
-  const data = parseStatus(s).state?.data;
-  return data !== 'EncryptionInProgress' && data !== 'DecryptionInProgress';
+  const state = parseStatus(s).state;
+  return ![state?.data, state?.os].some((x) => x === 'EncryptionInProgress' || x === 'DecryptionInProgress' || x === 'VMRestartPending');
 }
 
 /** The extension as the guest agent sees it, inside one VM. */
@@ -241,6 +241,18 @@ export class GuestExtension {
 export async function startDataGuest(opts: Omit<VmOptions, 'flavour' | 'guestfwd'>): Promise<{ az: GuestAzure; vm: Vm; ext: GuestExtension; stop: () => Promise<void> }> {
   const az = await startGuestAzure();
   const vm = await bootVm({ ...opts, flavour: 'full', guestfwd: [az.fwd] });
+  const ext = await GuestExtension.install(vm, az);
+  return { az, vm, ext, stop: async () => { await vm.destroy(); await az.close(); } };
+}
+
+/**
+ * A cloud guest (grub-booted GPT disk shaped like an Azure image) with the fake Azure and the package
+ * unpacked: what every OS-disk scenario starts from. The key volume is attached empty, as the platform does.
+ */
+export async function startOsGuest(opts: Omit<VmOptions, 'flavour' | 'guestfwd'>): Promise<{ az: GuestAzure; vm: Vm; ext: GuestExtension; stop: () => Promise<void> }> {
+  const az = await startGuestAzure();
+  const disks = opts.disks ?? [{ name: 'bek', kind: 'vfat' as const, sizeMiB: 16, label: 'BEK VOLUME' }];
+  const vm = await bootVm({ ...opts, disks, flavour: 'cloud', guestfwd: [az.fwd] });
   const ext = await GuestExtension.install(vm, az);
   return { az, vm, ext, stop: async () => { await vm.destroy(); await az.close(); } };
 }

@@ -26,6 +26,8 @@ export const GUEST_PACKAGES = [
   'cryptsetup', 'cryptsetup-bin', 'cryptsetup-initramfs', 'dmsetup',
   'e2fsprogs', 'xfsprogs', 'dosfstools', 'util-linux', 'fdisk', 'mount', 'busybox-static', 'openssl', 'procps',
   'libstdc++6', // node (shipped inside the extension package) needs it
+  // Debian 12's Azure image boots with it: grub for BIOS (i386-pc) and UEFI (x86_64-efi, shim), one /etc/default/grub
+  'grub-cloud-amd64',
 ];
 
 /** Binaries copied (with their libraries) from the rootfs into the minimal guest. */
@@ -102,7 +104,7 @@ async function candidateVersions(): Promise<Record<string, string>> {
   return out;
 }
 
-function fileHash(): string {
+export function fileHash(): string {
   return sha256(fs.readFileSync(fileURLToPath(import.meta.url)) + hashTree(GUEST_DIR));
 }
 
@@ -124,7 +126,7 @@ function prune(kind: string, keep: string): void {
 }
 
 /** Reuses `<kind>-<key>` from the cache or builds it (into a .tmp dir, renamed when complete). */
-async function cached(kind: string, key: string, build: (tmp: string) => Promise<void>): Promise<string> {
+export async function cached(kind: string, key: string, build: (tmp: string) => Promise<void>): Promise<string> {
   const root = cacheDir();
   const name = `${kind}-${key.slice(0, 16)}`;
   const dir = path.join(root, name);
@@ -206,7 +208,7 @@ async function copyFromRoot(root: string, dst: string, paths: string[]): Promise
   }
 }
 
-function installGuestScripts(dst: string): void {
+export function installGuestScripts(dst: string): void {
   const bin = path.join(dst, 'usr/local/sbin');
   fs.mkdirSync(bin, { recursive: true });
   for (const f of ['lab-ctl', 'lab-dev', 'lab-mark']) {
@@ -291,7 +293,7 @@ export async function ensureMinimalImage(): Promise<MinimalImage> {
   };
 }
 
-function uuidFrom(seed: string): string {
+export function uuidFrom(seed: string): string {
   const h = sha256(seed);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -317,6 +319,56 @@ function writeMbr(file: string, parts: Array<{ startMiB: number; sizeMiB: number
   try { fs.writeSync(fd, mbr, 0, 512, 0); } finally { fs.closeSync(fd); }
 }
 
+/** Writes a file into a guest tree (parents made, mode set). */
+export function writeGuestFile(T: string, rel: string, text: string, mode = 0o644): void {
+  fs.mkdirSync(path.dirname(path.join(T, rel)), { recursive: true });
+  fs.writeFileSync(path.join(T, rel), text);
+  fs.chmodSync(path.join(T, rel), mode);
+}
+
+/**
+ * Turns a copy of the rootfs into a systemd guest the lab can drive: the command channel and boot hooks,
+ * nothing that costs boot time or talks to the network, a small initrd made by the guest's own
+ * update-initramfs (whose config stays, so the guest's later rebuilds are small too).
+ */
+export async function makeSystemdGuest(T: string, kv: string, hostname: string): Promise<void> {
+  const w = (rel: string, text: string): void => writeGuestFile(T, rel, text);
+  w('etc/crypttab', '');
+  w('etc/hostname', `${hostname}\n`);
+  w('etc/hosts', `127.0.0.1 localhost\n127.0.1.1 ${hostname}\n`);
+  // MODULES=most puts ~all drivers in the initrd, and udev loads them: slow under TCG. cryptsetup-initramfs
+  // adds what an encrypted root needs when there is one.
+  w('etc/initramfs-tools/conf.d/lab.conf', 'MODULES=list\nCOMPRESS=zstd\n');
+  w('etc/initramfs-tools/modules', '# lab guest: virtio disks, ext4 root and /boot\nvirtio_pci\nvirtio_blk\next4\ncrc32c_intel\n');
+  installGuestScripts(T);
+  for (const f of fs.readdirSync(path.join(GUEST_DIR, 'systemd'))) {
+    fs.copyFileSync(path.join(GUEST_DIR, 'systemd', f), path.join(T, 'etc/systemd/system', f));
+  }
+  await bash(`
+    R=${JSON.stringify(T)}
+    chroot "$R" passwd -d root >/dev/null
+    chroot "$R" systemctl enable lab-ctl.service lab-boot.service >/dev/null 2>&1
+    # nothing that costs boot time or talks to the network; no login on the serial console (it carries the log)
+    for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \\
+             serial-getty@ttyS0.service getty@tty1.service getty-static.service systemd-timesyncd.service \\
+             systemd-binfmt.service proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount \\
+             sys-fs-fuse-connections.mount dev-hugepages.mount modprobe@drm.service modprobe@efi_pstore.service \\
+             modprobe@fuse.service; do
+      ln -sf /dev/null "$R/etc/systemd/system/$u"
+    done
+    : > "$R/etc/machine-id"
+    # the fake guest agent unpacks zips with unzip: busybox's does it
+    [ -e "$R/usr/bin/unzip" ] || ln -s /usr/bin/busybox "$R/usr/local/bin/unzip"
+    mkdir -p "$R/etc/lab/boot.d"
+    # the rootfs has its own /dev nodes (mmdebstrap); only /proc is needed
+    mount -t proc proc "$R/proc"
+    trap 'umount "$R/proc"' EXIT
+    chroot "$R" update-initramfs -u -k ${kv} >/dev/null
+    rm -f "$R/var/lib/dbus/machine-id"
+  `);
+  if (fs.readFileSync('/proc/mounts', 'utf8').includes(` ${T}/`)) throw new Error(`still mounted under ${T}: not deleting anything`);
+}
+
 /** The full guest: Debian with systemd on a raw OS disk, booted with its kernel + initramfs-tools initrd. */
 export async function ensureFullImage(): Promise<FullImage> {
   const rootfs = await ensureRootfs();
@@ -327,46 +379,8 @@ export async function ensureFullImage(): Promise<FullImage> {
     const T = path.join(tmp, 'root');
     await run('cp', ['-a', rootfs.root, T]);
     const kv = rootfs.kver;
-    const w = (rel: string, text: string, mode = 0o644): void => {
-      fs.mkdirSync(path.dirname(path.join(T, rel)), { recursive: true });
-      fs.writeFileSync(path.join(T, rel), text);
-      fs.chmodSync(path.join(T, rel), mode);
-    };
-    w('etc/fstab', `UUID=${rootUuid} / ext4 defaults,errors=remount-ro 0 1\nUUID=${bootUuid} /boot ext4 defaults 0 2\n`);
-    w('etc/crypttab', '');
-    w('etc/hostname', 'lab-full\n');
-    w('etc/hosts', '127.0.0.1 localhost\n127.0.1.1 lab-full\n');
-    // a small initrd (MODULES=most puts ~all drivers in it, and udev loads them: slow under TCG); the
-    // guest's own update-initramfs keeps this config, and cryptsetup-initramfs adds what an encrypted root needs
-    w('etc/initramfs-tools/conf.d/lab.conf', 'MODULES=list\nCOMPRESS=zstd\n');
-    w('etc/initramfs-tools/modules', '# lab guest: virtio disks, ext4 root and /boot\nvirtio_pci\nvirtio_blk\next4\ncrc32c_intel\n');
-    installGuestScripts(T);
-    for (const f of fs.readdirSync(path.join(GUEST_DIR, 'systemd'))) {
-      fs.copyFileSync(path.join(GUEST_DIR, 'systemd', f), path.join(T, 'etc/systemd/system', f));
-    }
-    await bash(`
-      R=${JSON.stringify(T)}
-      chroot "$R" passwd -d root >/dev/null
-      chroot "$R" systemctl enable lab-ctl.service lab-boot.service >/dev/null 2>&1
-      # nothing that costs boot time or talks to the network; no login on the serial console (it carries the log)
-      for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
-               serial-getty@ttyS0.service getty@tty1.service getty-static.service systemd-timesyncd.service \
-               systemd-binfmt.service proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount \
-               sys-fs-fuse-connections.mount dev-hugepages.mount modprobe@drm.service modprobe@efi_pstore.service \
-               modprobe@fuse.service; do
-        ln -sf /dev/null "$R/etc/systemd/system/$u"
-      done
-      : > "$R/etc/machine-id"
-      # the fake guest agent unpacks zips with unzip: busybox's does it
-      [ -e "$R/usr/bin/unzip" ] || ln -s /usr/bin/busybox "$R/usr/local/bin/unzip"
-      mkdir -p "$R/etc/lab/boot.d"
-      # the rootfs has its own /dev nodes (mmdebstrap); only /proc is needed
-      mount -t proc proc "$R/proc"
-      trap 'umount "$R/proc"' EXIT
-      chroot "$R" update-initramfs -u -k ${kv} >/dev/null
-      rm -f "$R/var/lib/dbus/machine-id"
-    `);
-    if (fs.readFileSync('/proc/mounts', 'utf8').includes(` ${T}/`)) throw new Error(`still mounted under ${T}: not deleting anything`);
+    writeGuestFile(T, 'etc/fstab', `UUID=${rootUuid} / ext4 defaults,errors=remount-ro 0 1\nUUID=${bootUuid} /boot ext4 defaults 0 2\n`);
+    await makeSystemdGuest(T, kv, 'lab-full');
     // disk: MBR, p1 = /boot (ext4), p2 = / (ext4); filled with mkfs.ext4 -d at an offset: no loop device, no mount
     const B = path.join(tmp, 'bootdir');
     fs.renameSync(path.join(T, 'boot'), B);

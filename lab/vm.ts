@@ -17,12 +17,18 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureFullImage, ensureMinimalImage, cacheDir, type FullImage, type MinimalImage } from './images.ts';
+import { ensureCloudImage, OVMF, type CloudImage, type CloudLayout, type Firmware } from './cloud-image.ts';
 import { fmtSec, labLog, run, sleep } from './util.ts';
 
 export { cacheDir, ensureFullImage, ensureMinimalImage } from './images.ts';
+export { ensureCloudImage, type CloudLayout, type Firmware } from './cloud-image.ts';
 export { labLog, run, sha256, sha256File, sleep } from './util.ts';
 
-export type Flavour = 'minimal' | 'full';
+/**
+ * minimal: busybox initramfs, no systemd. full: Debian with systemd on an MBR disk, direct kernel boot.
+ * cloud: Debian with systemd on a GPT disk shaped like Azure's images, booted by the firmware through grub.
+ */
+export type Flavour = 'minimal' | 'full' | 'cloud';
 /** File name (may contain '/') → content. */
 export type FileTree = Record<string, string | Buffer>;
 
@@ -33,7 +39,7 @@ export type DiskSpec =
   | { name: string; kind: 'vfat'; sizeMiB?: number; label?: string; files?: FileTree | string }
   /** The platform's key volume: vfat labelled "BEK VOLUME" holding the key file (ADE's name by default). */
   | { name: string; kind: 'bek'; passphrase: string | Buffer; fileName?: string }
-  /** The full flavour's OS disk (a copy of the cached image). Added first automatically for 'full'. */
+  /** The full or cloud flavour's OS disk (a copy of the cached image). Added first automatically for both. */
   | { name: string; kind: 'os' }
   /** An existing raw image, used in place (copy: true copies it into the run first). */
   | { name: string; kind: 'raw'; path: string; copy?: boolean };
@@ -61,6 +67,9 @@ export interface VmOptions {
   /** Full flavour: after boot, wait for `systemctl is-system-running --wait` (default true). */
   waitSystem?: boolean;
   appendCmdline?: string;
+  /** Cloud flavour: the disk layout (default 'noboot', Debian 12's) and the firmware (default 'bios'; may change between boots). */
+  layout?: CloudLayout;
+  firmware?: Firmware;
 }
 
 export interface ExecResult { code: number; stdout: string; stderr: string }
@@ -264,7 +273,7 @@ export class Vm {
   /** Host directory mounted in the guest on /lab. */
   readonly shareDir: string;
   readonly disks: DiskSpec[];
-  image?: MinimalImage | FullImage;
+  image?: MinimalImage | FullImage | CloudImage;
   accel?: Accel;
   /** Wall time of the last boot (qemu start → command channel ready), ms. */
   lastBootMs = 0;
@@ -298,9 +307,12 @@ export class Vm {
     fs.mkdirSync(path.join(this.shareDir, '.lab'), { recursive: true });
     this.serialLogPath = path.join(this.dir, 'serial.log');
     this.disks = [...(opts.disks ?? [])];
-    if (this.flavour === 'full' && !this.disks.some((d) => d.kind === 'os')) this.disks.unshift({ name: 'os', kind: 'os' });
+    if (this.flavour !== 'minimal' && !this.disks.some((d) => d.kind === 'os')) this.disks.unshift({ name: 'os', kind: 'os' });
     for (const d of this.disks) if (!NAME_RE.test(d.name)) throw new Error(`disk name must match ${NAME_RE}: ${d.name}`);
   }
+
+  /** The guest runs systemd (full and cloud): reboots and power-offs go through systemctl. */
+  get systemd(): boolean { return this.flavour !== 'minimal'; }
 
   get running(): boolean { return !!this.child && this.child.exitCode === null && this.child.signalCode === null; }
 
@@ -316,6 +328,12 @@ export class Vm {
     if (!NAME_RE.test(disk.name) || this.disks.some((d) => d.name === disk.name)) throw new Error(`bad or duplicate disk name ${disk.name}`);
     this.disks.push(disk);
     if (this.prepared) await this.makeDisk(disk);
+  }
+
+  /** Cloud flavour: the firmware of the next boot (the disk and the UEFI variables stay). */
+  setFirmware(firmware: Firmware): void {
+    if (this.flavour !== 'cloud') throw new Error('only the cloud flavour boots through firmware');
+    (this.opts as { firmware?: Firmware }).firmware = firmware;
   }
 
   /** Removes a disk from the next boot on (its image file is kept until destroy()). */
@@ -334,7 +352,7 @@ export class Vm {
       case 'vfat': return makeVfatDisk(f, d.sizeMiB, d);
       case 'bek': return makeBekVolume(f, d.passphrase, d.fileName);
       case 'os': {
-        const img = this.image as FullImage;
+        const img = this.image as FullImage | CloudImage;
         await run('cp', ['--sparse=always', img.osImage, f]);
         return;
       }
@@ -345,7 +363,10 @@ export class Vm {
   private async prepare(): Promise<void> {
     if (this.prepared) return;
     this.accel = await detectAccel();
-    this.image = this.flavour === 'full' ? await ensureFullImage() : await ensureMinimalImage();
+    this.image = this.flavour === 'full' ? await ensureFullImage()
+      : this.flavour === 'cloud' ? await ensureCloudImage(this.opts.layout ?? 'noboot') : await ensureMinimalImage();
+    // UEFI keeps its variables in a per-VM store, as a VM's NVRAM (grub-install --no-nvram writes none: the removable path boots)
+    if (this.flavour === 'cloud') fs.copyFileSync(OVMF.vars, path.join(this.dir, 'disks', 'OVMF_VARS.fd'));
     for (const d of this.disks) await this.makeDisk(d);
     this.prepared = true;
   }
@@ -376,17 +397,15 @@ export class Vm {
   }
 
   private qemuArgs(sockPath: string): string[] {
-    const img = this.image!;
     const kvm = this.accel!.accel === 'kvm';
     const a = [
       '-accel', kvm ? 'kvm' : 'tcg', '-cpu', kvm ? 'host' : 'max',
-      '-m', String(this.opts.memMiB ?? (this.flavour === 'full' ? 2048 : 1024)), '-smp', String(this.opts.smp ?? 2),
+      '-m', String(this.opts.memMiB ?? (this.systemd ? 2048 : 1024)), '-smp', String(this.opts.smp ?? 2),
       // -no-reboot: a guest reboot ends qemu and the lab starts a fresh one (a warm reset under TCG boots
       // twice as slowly: the kernel finds the TSC unstable after it)
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-chardev', 'stdio,id=ser0,signal=off', '-serial', 'chardev:ser0', '-monitor', 'none',
-      '-kernel', img.kernel, '-initrd', img.initrd,
-      '-append', `${img.cmdline} ${this.opts.appendCmdline ?? ''}`.trim(),
+      ...this.bootArgs(),
       '-device', 'virtio-serial-pci,id=vser0',
       '-chardev', `socket,id=ctl,path=${sockPath},server=on,wait=off`,
       '-device', 'virtserialport,bus=vser0.0,chardev=ctl,name=lab.ctl',
@@ -396,8 +415,10 @@ export class Vm {
     this.disks.forEach((d, i) => {
       const mbps = this.opts.throttleMBps?.[d.name];
       const throttle = mbps ? `,throttling.bps-write=${Math.round(mbps * 1024 * 1024)}` : '';
+      // the firmware boots the cloud flavour's OS disk: it is the only bootable device
+      const boot = this.flavour === 'cloud' && d.kind === 'os' ? ',bootindex=0' : '';
       a.push('-drive', `file=${this.diskPath(d.name)},if=none,id=d${i},format=raw,cache=writeback,aio=threads,discard=unmap${throttle}`,
-        '-device', `virtio-blk-pci,drive=d${i},serial=${d.name}`);
+        '-device', `virtio-blk-pci,drive=d${i},serial=${d.name}${boot}`);
     });
     const fwd = this.opts.guestfwd ?? [];
     if (fwd.length) {
@@ -412,6 +433,16 @@ export class Vm {
     return a;
   }
 
+  /** Direct kernel boot (minimal, full), or the firmware and the disk's own grub (cloud). */
+  private bootArgs(): string[] {
+    const img = this.image!;
+    if (img.flavour !== 'cloud') return ['-kernel', img.kernel, '-initrd', img.initrd, '-append', `${img.cmdline} ${this.opts.appendCmdline ?? ''}`.trim()];
+    if (this.opts.appendCmdline) throw new Error('cloud flavour: the kernel command line is grub\'s (the guest\'s /etc/default/grub)');
+    if ((this.opts.firmware ?? 'bios') === 'bios') return [];
+    return ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF.code}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${path.join(this.dir, 'disks', 'OVMF_VARS.fd')}`];
+  }
+
   /** Boots the guest (again, after shutdown()/powerCut()) with the current disks; resolves when commands can run. */
   async start(): Promise<void> {
     if (this.running) throw new Error('VM already running');
@@ -421,7 +452,8 @@ export class Vm {
     if (sockPath.length > 100) sockPath = path.join(os.tmpdir(), `lab-${process.pid}-${runCounter}-${this.bootCount}.sock`);
     fs.rmSync(sockPath, { force: true });
     this.bootCount++;
-    const header = `\n===== lab boot ${this.bootCount} (${this.flavour}, ${this.accel!.accel}) at ${new Date().toISOString()} =====\n`;
+    const fw = this.flavour === 'cloud' ? `, ${this.opts.layout ?? 'noboot'}, ${this.opts.firmware ?? 'bios'}` : '';
+    const header = `\n===== lab boot ${this.bootCount} (${this.flavour}${fw}, ${this.accel!.accel}) at ${new Date().toISOString()} =====\n`;
     fs.appendFileSync(this.serialLogPath, header);
     this.bootSerialStart = this.serial.length;
     this.serial += header;
@@ -462,7 +494,7 @@ export class Vm {
         resolve(c);
       });
     });
-    const timeout = this.opts.bootTimeoutMs ?? (this.flavour === 'full' ? 600_000 : 240_000);
+    const timeout = this.opts.bootTimeoutMs ?? (this.systemd ? 600_000 : 240_000);
     try {
       await this.connect(sockPath, t0 + 20_000);
       await this.waitReady('', timeout);
@@ -470,7 +502,7 @@ export class Vm {
       await this.kill();
       throw e instanceof LabError ? e : new LabError(`boot failed: ${(e as Error).message}`, this.serialLogPath);
     }
-    if (this.flavour === 'full' && this.opts.waitSystem !== false) {
+    if (this.systemd && this.opts.waitSystem !== false) {
       const r = await this.exec('systemctl is-system-running --wait; systemctl --failed --no-legend --plain', { timeoutMs: timeout });
       if (!/running|degraded/.test(r.stdout)) throw new LabError(`system did not come up: ${r.stdout}`, this.serialLogPath);
     }
@@ -676,7 +708,7 @@ export class Vm {
    */
   async reboot(): Promise<void> {
     const t0 = Date.now();
-    this.send(this.flavour === 'full' ? 'systemctl --no-block reboot' : '(sleep 0.3; sync; reboot -f) >/dev/null 2>&1 &');
+    this.send(this.systemd ? 'systemctl --no-block reboot' : '(sleep 0.3; sync; reboot -f) >/dev/null 2>&1 &');
     await this.waitGuestReboot();
     this.lastBootMs = Date.now() - t0;
   }
@@ -700,7 +732,7 @@ export class Vm {
   /** Clean power off from inside the guest; waits for qemu to exit (SIGKILL after timeoutMs). */
   async shutdown(timeoutMs = 180_000): Promise<void> {
     if (!this.running) return;
-    this.send(this.flavour === 'full' ? 'systemctl --no-block poweroff' : '(sleep 0.3; sync; poweroff -f) >/dev/null 2>&1 &');
+    this.send(this.systemd ? 'systemctl --no-block poweroff' : '(sleep 0.3; sync; poweroff -f) >/dev/null 2>&1 &');
     const t = setTimeout(() => { void this.kill(); }, timeoutMs);
     await this.exited;
     clearTimeout(t);

@@ -4,7 +4,7 @@
 # host; qemu, mmdebstrap, busybox, cpio and kmod build and boot the lab's guests.
 set -eu
 PKGS="openssl zip unzip cryptsetup-bin e2fsprogs xfsprogs dosfstools util-linux qemu-system-x86 qemu-utils
-mmdebstrap busybox-static cpio kmod zstd mtools strace"
+mmdebstrap busybox-static cpio kmod zstd mtools strace fdisk ovmf"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

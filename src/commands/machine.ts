@@ -12,12 +12,17 @@ import type { Runner } from '../system/exec.ts';
 import { fileSystems } from '../system/fs.ts';
 import { mounts } from '../system/mount.ts';
 import { sysFiles, volumeRecords } from '../system/sysfiles.ts';
+import { osBoot } from '../system/os-boot.ts';
 
-/** `root` prefixes /etc/fstab, /etc/crypttab and /dev/disk (tests point it at a temporary tree). */
-export function machineTools(run: Runner, stateDir: string, root = '/'): Tools {
+/**
+ * `root` prefixes /etc/fstab, /etc/crypttab and /dev/disk (tests point it at a temporary tree);
+ * `initramfsDir` is the package's initramfs/ folder, the boot plumbing the OS disk installs.
+ */
+export function machineTools(run: Runner, stateDir: string, root = '/', initramfsDir?: string): Tools {
   return {
     cs: cryptsetup(run), fs: fileSystems(run), mnt: mounts(run), files: sysFiles(root),
     records: volumeRecords<VolumeRecord>(stateDir),
+    ...(initramfsDir ? { os: osBoot(run, { root, scriptsDir: initramfsDir }) } : {}),
     snapshot: () => readBlockSnapshot(run, root),
   };
 }

@@ -1,5 +1,6 @@
 // What each EncryptionOperation does. Query only reads; the others change disks and run in the worker.
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { AdeError } from '../shared/errors.ts';
 import { WORKER_ENV_PASSTHROUGH, type Context } from './context.ts';
 import { readJournal, writeJournal, type Journal } from '../protocol/journal.ts';
@@ -16,8 +17,29 @@ export async function runOperation(ctx: Context, settings: EncryptionSettings, s
     case 'EnableEncryption':
     case 'EnableEncryptionFormatAll':
     case 'DisableEncryption':
-      return dataOperation(ctx, settings, signal);
+      if (settings.volumeType === 'Data' || (settings.operation === 'DisableEncryption' && settings.volumeType === 'All')) return dataOperation(ctx, settings, signal);
+      return osThenData(ctx, settings, signal);
   }
+}
+
+/**
+ * VolumeType OS, and All: the OS disk first (its restart comes early, before any data volume is worked on),
+ * then, for All, the data volumes. A refused or failed OS disk stops there: nothing else is changed.
+ */
+async function osThenData(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
+  if (settings.operation === 'DisableEncryption') {
+    throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: settings.volumeType, version: ctx.version });
+  }
+  const [{ runOsOperation }] = await Promise.all([import('../encryption/os.ts')]);
+  const os = await runOsOperation(await coreDeps(ctx, settings, signal));
+  if (settings.volumeType === 'OS' || os.status !== 'success') return os;
+  const data = await dataOperation(ctx, settings, signal);
+  return { ...data, os: os.os ?? 'Encrypted', message: `${os.message} ${data.message}`, volumes: [...(os.volumes ?? []), ...(data.volumes ?? [])] };
+}
+
+/** The package's own initramfs/ folder: build/handler.mjs sits one level below the package root. */
+function initramfsDir(ctx: Context): string {
+  return join(dirname(dirname(ctx.self.script)), 'initramfs');
 }
 
 /**
@@ -31,9 +53,20 @@ export function loadDataModules() {
   ]);
 }
 
+/** What the core needs for an operation on the OS disk: the machine (with its boot plumbing), the keys, the journal. */
+async function coreDeps(ctx: Context, settings: EncryptionSettings, signal: AbortSignal) {
+  const [, , { bekVolume }, , { machineTools, volumeKeys }] = await loadDataModules();
+  const { handlerEnv: he, log } = ctx;
+  const machineName = hostname().split('.')[0] ?? '';
+  return {
+    settings, log, signal, tools: machineTools(ctx.run, he.stateDir, '/', initramfsDir(ctx)), journal: journalAccess(he.stateDir, ctx.seq),
+    keys: volumeKeys({ settings, machineName, log, deps: { agentLibDir: he.libDir }, keyVolume: bekVolume({ runner: ctx.run }) }),
+    progress: (r: Report) => { ctx.report(r, ctx.seq); },
+  };
+}
+
 /** Data volumes: the encryption core with the machine, the keys and the journal wired in. */
 async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
-  if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: 'OS', version: ctx.version });
   const [{ runDataOperation }, keys, { bekVolume }, { rekeyVolumes }, { machineTools, volumeKeys }] = await loadDataModules();
   const { handlerEnv: he, log } = ctx;
   const machineName = hostname().split('.')[0] ?? '';

@@ -1,7 +1,7 @@
 // Data-volume operations end to end: EnableEncryption (in place), EnableEncryptionFormatAll, DisableEncryption.
 // Discover → plan (resume journaled volumes first) → prerequisites for every new volume, all before anything
 // changes → per volume, its step machine (escrow first: no disk is touched before its key is in Key Vault).
-// src/commands/operations.ts runs it for VolumeType Data and All; the OS volume is not supported yet.
+// src/commands/operations.ts runs it for VolumeType Data, and for All after the OS disk (src/encryption/os.ts).
 import { randomUUID } from 'node:crypto';
 import { AdeError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
@@ -54,7 +54,8 @@ export async function runDataOperation(deps: DataDeps): Promise<Report> {
     throw new AdeError('UnsupportedOperation', { value: op });
   }
   if (settings.volumeType === 'OS') throw new AdeError('NotYetSupported', { operation: op, volumeType: 'OS', version: 'this version' });
-  const osNote = settings.volumeType === 'All' ? ' The OS volume is not supported yet; only data volumes were handled.' : '';
+  // All: the OS disk is encrypted first by src/encryption/os.ts; it is never decrypted (nor by ADE).
+  const osNote = settings.volumeType === 'All' && op === 'DisableEncryption' ? ' The OS volume is never decrypted; only data volumes were handled.' : '';
 
   const volumes = classifyVolumes(await tools.snapshot());
   const plan = planData({ operation: op, volumes, progress: deps.journal.volumes(), records: tools.records.list(), newUuid: deps.newUuid ?? randomUUID });

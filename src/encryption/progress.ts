@@ -1,10 +1,12 @@
 // The status report of a data operation: ADE's {"os","data"} pair plus one row per volume with its state and,
 // while reencryption runs, percent done and an ETA from the rate observed since the worker started it.
-import type { Report, VolumeDetail, DataState } from '../shared/report.ts';
+import type { Report, VolumeDetail, DataState, OsState } from '../shared/report.ts';
 import type { VolumeProgress } from './volume-journal.ts';
 
-const IN_PROGRESS: Record<VolumeProgress['action'], string> = { inplace: 'EncryptionInProgress', format: 'EncryptionInProgress', decrypt: 'DecryptionInProgress' };
-const DONE: Record<VolumeProgress['action'], string> = { inplace: 'Encrypted', format: 'Encrypted', decrypt: 'NotEncrypted' };
+const IN_PROGRESS: Record<VolumeProgress['action'], string> = { inplace: 'EncryptionInProgress', format: 'EncryptionInProgress', decrypt: 'DecryptionInProgress', os: 'EncryptionInProgress' };
+const DONE: Record<VolumeProgress['action'], string> = { inplace: 'Encrypted', format: 'Encrypted', decrypt: 'NotEncrypted', os: 'Encrypted' };
+/** The OS disk's steps before the restart (ADE's VMRestartPending once its boot plumbing is in place). */
+const OS_BEFORE_RESTART = ['', 'escrow', 'header', 'plumbing'];
 
 export interface Rate { startedAt: number; startBytes: number }
 
@@ -14,8 +16,14 @@ export interface Rate { startedAt: number; startBytes: number }
  */
 const untouched = (p: VolumeProgress) => p.action !== 'decrypt' && !p.done && !p.step && !p.secretUrl;
 
+export function osState(p: VolumeProgress): OsState {
+  if (p.done) return 'Encrypted';
+  if (untouched(p)) return 'NotEncrypted';
+  return OS_BEFORE_RESTART.includes(p.step) ? 'EncryptionInProgress' : p.step === 'fstab' ? 'VMRestartPending' : 'EncryptionInProgress';
+}
+
 export function volumeRow(p: VolumeProgress, now: number, rate?: Rate): VolumeDetail {
-  const state = p.done ? DONE[p.action] : untouched(p) ? 'NotEncrypted' : IN_PROGRESS[p.action];
+  const state = p.action === 'os' ? osState(p) : p.done ? DONE[p.action] : untouched(p) ? 'NotEncrypted' : IN_PROGRESS[p.action];
   const row: VolumeDetail = { device: p.persistentName ?? p.device, mountpoint: p.mountpoint, state };
   if (p.secretUrl && p.action !== 'decrypt') row.secretUrl = p.secretUrl;
   if (p.error) row.code = p.error.code;
@@ -42,15 +50,19 @@ export function dataState(operation: string, all: readonly VolumeProgress[]): Da
  */
 export function progressReport(operation: string, all: readonly VolumeProgress[], now: number, rates: ReadonlyMap<string, Rate>, safe = false): Report {
   const rows = all.map((p) => volumeRow(p, now, rates.get(p.mapperName)));
-  const done = all.filter((p) => p.done).length;
+  const os = all.find((p) => p.action === 'os');
+  const data = all.filter((p) => p.action !== 'os');
   const running = all.find((p) => !p.done);
   const pct = running ? rows[all.indexOf(running)]?.percent : undefined;
   const verb = operation === 'DisableEncryption' ? 'Decrypting' : 'Encrypting';
-  const where = running ? `${verb} data volume ${done + 1}/${all.length} (${running.mountpoint})${pct !== undefined ? `: ${pct}%` : ''}.` : `${all.length} data volume(s) done.`;
+  const of = (p: VolumeProgress) => (p.action === 'os' ? 'the OS volume (/)' : `data volume ${data.indexOf(p) + 1}/${data.length} (${p.mountpoint})`);
+  const where = !running ? `${all.length} volume(s) done.`
+    : os === running && osState(os) === 'VMRestartPending' ? 'The OS volume is ready to be opened encrypted: the VM restarts now, and the encryption goes on after the boot.'
+    : `${verb} ${of(running)}${pct !== undefined ? `: ${pct}%` : ''}.`;
   const underWay = safe && running ? ' Under way: it goes on by itself after a restart, and this status follows it to the end.' : '';
   return {
     operation, status: safe ? 'success' : 'transitioning', code: 0,
     message: `${where}${underWay}`,
-    data: dataState(operation, all), volumes: rows,
+    ...(os ? { os: osState(os) } : {}), ...(data.length ? { data: dataState(operation, data) } : {}), volumes: rows,
   };
 }

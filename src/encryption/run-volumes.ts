@@ -7,15 +7,19 @@ import { DECRYPT_STEPS } from './decrypt.ts';
 import type { Volume } from './discovery.ts';
 import { FORMAT_STEPS } from './format.ts';
 import { INPLACE_STEPS } from './inplace.ts';
+import { OS_STEPS } from './os-steps.ts';
 import { locate, steadiestName, type PlannedVolume } from './plan.ts';
 import { progressReport, type Rate } from './progress.ts';
 import { runSteps, Stopped, type Step, type VolumeRun } from './steps.ts';
 import type { DataDeps, DataOperation } from './data.ts';
 import type { VolumeAction, VolumeProgress } from './volume-journal.ts';
 
-const STEPS: Record<VolumeAction, readonly Step[]> = { inplace: INPLACE_STEPS, format: FORMAT_STEPS, decrypt: DECRYPT_STEPS };
-/** The last step of the first pass: after it the volume's work goes on by itself after a kill or a reboot. */
-const SAFE_AFTER: Record<VolumeAction, string> = { inplace: 'boot', format: 'record', decrypt: 'mount' };
+const STEPS: Record<VolumeAction, readonly Step[]> = { inplace: INPLACE_STEPS, format: FORMAT_STEPS, decrypt: DECRYPT_STEPS, os: OS_STEPS };
+/**
+ * The last step of the first pass: after it the volume's work goes on by itself after a kill or a reboot.
+ * The OS disk's is the restart: once the system runs on the mapping, only the online reencryption is left.
+ */
+const SAFE_AFTER: Record<VolumeAction, string> = { inplace: 'boot', format: 'record', decrypt: 'mount', os: 'restart' };
 
 const safeIndex = (action: VolumeAction) => STEPS[action].findIndex((s) => s.name === SAFE_AFTER[action]) + 1;
 

@@ -7,10 +7,11 @@ import { AdeError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { firstKey, unlockSlots, type VolumeProtectors } from '../keys/protectors/unlock.ts';
 import type { BlockSnapshot } from '../system/blockdev.ts';
-import type { Cryptsetup } from '../system/cryptsetup.ts';
+import type { Cryptsetup, ReencryptOptions } from '../system/cryptsetup.ts';
 import type { FileSystems } from '../system/fs.ts';
 import type { Mounts } from '../system/mount.ts';
 import type { SysFiles } from '../system/sysfiles.ts';
+import type { OsBoot } from '../system/os-boot.ts';
 import { reencryptDoneBytes } from '../parsers/luksdump.ts';
 import type { BootTexts } from './boot.ts';
 import type { RecordState, VolumeProgress, VolumeRecords } from './volume-journal.ts';
@@ -22,6 +23,8 @@ export interface Tools {
   mnt: Mounts;
   files: SysFiles;
   records: VolumeRecords;
+  /** The OS disk's boot plumbing, restart and facts (only operations on the OS disk use it). */
+  os?: OsBoot;
   /** The block devices, mounts and boot tables now. */
   snapshot(): Promise<BlockSnapshot>;
 }
@@ -146,13 +149,14 @@ export function writeBoot(v: VolumeRun, change: (t: BootTexts) => BootTexts): vo
  * reaches cryptsetup itself: a run of hours stops at its next hotzone, not at the end, and the step ends
  * in Stopped, so the journal stays as it was and the next enable resumes from the metadata.
  */
-export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: { header?: string; offline?: boolean } = {}): Promise<void> {
+export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: Omit<ReencryptOptions, 'signal'> = {}): Promise<void> {
   const cs = v.tools.cs;
   const meta = await cs.dump(metaDevice);
   if (!meta?.reencryptInProgress) return;
   const key = await needKey(v);
   const deviceBytes = await v.tools.fs.deviceBytes(v.device);
-  const total = Math.max(0, deviceBytes - (v.p.action === 'decrypt' ? 0 : 16 * 1024 * 1024));
+  // In place with the header on the device, the data moves down by the header's size; elsewhere it stays.
+  const total = Math.max(0, deviceBytes - (v.p.action === 'inplace' ? 16 * 1024 * 1024 : 0));
   v.save({ totalBytes: total });
   let polling = false;
   const timer = setInterval(() => {

@@ -5,7 +5,21 @@
 import type { FstabEntry } from '../parsers/fstab.ts';
 import type { RecordStore } from '../system/sysfiles.ts';
 
-export type VolumeAction = 'inplace' | 'format' | 'decrypt';
+export type VolumeAction = 'inplace' | 'format' | 'decrypt' | 'os';
+
+/** The OS disk's own facts, fixed when it is planned (the journal must not depend on kernel names). */
+export interface OsVolumeDetails {
+  /** PARTUUID of the partition that becomes the LUKS2 container: the same before and after encryption. */
+  partuuid: string;
+  /** The detached header's path, on the unencrypted /boot. */
+  header: string;
+  /** UUID=… of /boot's file system and its type: what the initramfs mounts to reach the header. */
+  headerFs: string;
+  headerFsType: string;
+  /** Where a copy of the header goes once it no longer changes. */
+  backup: string;
+  builder: 'initramfs-tools' | 'dracut';
+}
 
 export interface VolumeProgress {
   action: VolumeAction;
@@ -39,6 +53,8 @@ export interface VolumeProgress {
   doneBytes?: number;
   totalBytes?: number;
   error?: { code: number; message: string };
+  /** action 'os' only. */
+  os?: OsVolumeDetails;
 }
 
 export type RecordState = 'encrypting' | 'encrypted' | 'decrypting';

@@ -63,6 +63,13 @@ export const ERRORS = {
   FormatFileSystemUnsupported: { code: 413, status: 'error', text: '{device} holds {fstype}; EnableEncryptionFormatAll recreates only ext2, ext3, ext4, xfs or btrfs. Reformat it with one of those first, or leave it out of /etc/fstab.' },
   VolumeVanished: { code: 414, status: 'error', text: 'Volume {device} (LUKS UUID {uuid}), half-way through {action}, is not attached or not visible. Re-attach the disk and run enable again; the operation resumes where it stopped.' },
 
+  // --- OS disk (6xx) ---
+  OsLayoutUnsupported: { code: 601, status: 'error', text: 'The OS disk layout cannot be encrypted in place: {reason}. Supported: a separate /boot partition (any root file system, plain or LVM), or no /boot with an ext4 root on a partition.' },
+  InitramfsToolMissing: { code: 602, status: 'error', text: 'No initramfs builder was found ({detail}); the encrypted root could not be opened at boot. Install {fix} and run enable again.' },
+  OsSpaceInsufficient: { code: 603, status: 'error', text: '{mountpoint} ({device}) can give {available}; encrypting the OS disk needs {needed} there for {purpose}. Free space on {mountpoint} and run enable again.' },
+  OsFormatRefused: { code: 604, status: 'error', text: 'EnableEncryptionFormatAll never formats the OS disk. Use EncryptionOperation EnableEncryption for VolumeType {volumeType} (the OS disk is encrypted in place).' },
+  BootLoaderUnsupported: { code: 605, status: 'error', text: 'The boot loader configuration could not be handled: {reason}. Nothing was changed.' },
+
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },
   WorkerDied: { code: 502, status: 'error', text: 'The background worker for sequence {seq} stopped without finishing ({cause}); the next enable resumes it from the journal.' },

@@ -31,9 +31,20 @@ export function parsePbkdf(knob: string | undefined, ramBytes: number): string[]
   return ['--pbkdf', m[1]!, '--pbkdf-memory', String(Math.min(Number(m[2]), boundKiB))];
 }
 
+/**
+ * The OS disk's keyslots: PBKDF2, unless the lab's knob says otherwise. The key is opened in the initramfs,
+ * where Argon2's memory is not to be had on a small VM, and PBKDF2's iteration time is benchmarked as usual.
+ */
+export function osPbkdf(): string[] {
+  return process.env['ADE_LINUX_PBKDF'] ? pbkdf() : ['--pbkdf', 'pbkdf2'];
+}
+
 export interface ReencryptOptions {
   /** Detached (decrypt: exported) header file. */
   header?: string;
+  /** Resume by the active mapping's name instead of the device: never offline under a mounted file system. */
+  activeName?: string;
+  resilience?: 'checksum' | 'journal';
   /** Images in regular files (host tests): cryptsetup cannot tell whether they are active. */
   offline?: boolean;
   hotzoneSize?: string;
@@ -75,7 +86,9 @@ function inspect(run: Runner) {
 function change(run: Runner) {
   const must = (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> =>
     mustRun(run, 'cryptsetup', args, { name: `cryptsetup ${action}`, ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
-  const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
+  const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []),
+    ...(o.resilience ? ['--resilience', o.resilience] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
+  const target = (device: string, o: ReencryptOptions) => (o.activeName ? ['--active-name', o.activeName] : [device]);
   return {
     /**
      * In-place encryption, metadata only: moves the first 16 MiB to the freed tail and writes the header
@@ -99,8 +112,17 @@ function change(run: Runner) {
      * begins) is lost and the run goes on to the end; callers check the signal again afterwards.
      */
     resume(device: string, key: Buffer, o: ReencryptOptions & { signal?: AbortSignal } = {}): Promise<string> {
-      return must('reencrypt --resume-only', ['reencrypt', '--resume-only', ...opts(o), '--key-file', '-', '--batch-mode', device], key, o.signal);
+      return must('reencrypt --resume-only', ['reencrypt', '--resume-only', ...opts(o), '--key-file', '-', '--batch-mode', ...target(device, o)], key, o.signal);
     },
+    /**
+     * In-place encryption with the header in a file (the OS disk: on /boot): metadata only, nothing on the
+     * device is written, so the running system goes on from it unchanged until the restart opens it.
+     */
+    initEncryptDetached(device: string, key: Buffer, o: { uuid: string; header: string }): Promise<string> {
+      return must('reencrypt --encrypt --init-only --header', ['reencrypt', '--encrypt', '--type', 'luks2', '--init-only', '--header', o.header,
+        ...CIPHER, ...osPbkdf(), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
+    },
+
     /** Replays cryptsetup's own hotzone recovery after a crash. */
     repair(device: string, key: Buffer, o: { header?: string } = {}): Promise<string> {
       return must('repair', ['repair', ...hdr(o.header), '--key-file', '-', '--batch-mode', device], key);

@@ -16,10 +16,13 @@ import { diff, filesContaining, snapshot } from '../../helpers/tree.ts';
 const addFormats = addFormatsModule as unknown as (a: Ajv) => Ajv;
 const validStatus = addFormats(new Ajv({ allErrors: true, strict: false })).compile(statusSchema);
 const QUERY = { EncryptionOperation: 'QueryEncryptionStatus' };
-// The OS volume is not supported yet: a deterministic way to run the whole enable → worker → status path
-// on this host without its worker looking at the host's disks.
-const VALID_OS = { ...VALID, VolumeType: 'OS' };
-const OS_NOT_YET = `EnableEncryption for VolumeType OS is not supported by this version (${VERSION}) yet. Nothing was changed; use QueryEncryptionStatus to see the disks.`;
+// Decrypting the OS volume is not supported: a deterministic way to run the whole enable → worker → status
+// path on this host without its worker looking at the host's disks.
+const VALID_OS = { ...VALID, EncryptionOperation: 'DisableEncryption', VolumeType: 'OS' };
+const OS_NOT_YET = `DisableEncryption for VolumeType OS is not supported by this version (${VERSION}) yet. Nothing was changed; use QueryEncryptionStatus to see the disks.`;
+// An enable that includes the OS disk runs its prerequisites on this host, which has no key volume ("BEK
+// VOLUME") whatever else it has: refused, all reasons listed, nothing changed.
+const OS_REFUSED = /^Nothing was changed\. .*\[407\] The key volume/;
 const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 interface Lab { root: string; agent: FakeAgent; stateDir: string }
@@ -63,13 +66,13 @@ describe('the packaged extension under the guest agent', () => {
     expect(readFileSync(join(ext.dir, 'mrseq'), 'utf8').trim()).toBe('0');
   });
 
-  it('accepts EnableEncryption with transitioning, and its worker ends it with a clear "not yet supported" error', async () => {
+  it('accepts an operation with transitioning, and its worker ends it with a clear "not yet supported" error', async () => {
     const seq = lab.agent.writeSettings(ext, { publicSettings: VALID_OS, protectedSettings: { Passphrase: 'a passphrase of my own' } });
     const r = await lab.agent.run(ext, 'enable');
     expect(r.code).toBe(0);
-    expect(top(lab.agent.status(ext, seq))).toMatchObject({ operation: 'EnableEncryption', status: 'transitioning', code: 0, formattedMessage: { message: 'EnableEncryption accepted for VolumeType OS; starting.' } });
+    expect(top(lab.agent.status(ext, seq))).toMatchObject({ operation: 'DisableEncryption', status: 'transitioning', code: 0, formattedMessage: { message: 'DisableEncryption accepted for VolumeType OS; starting.' } });
     const done = top(await lab.agent.waitTerminal(ext, seq, 60));
-    expect(done).toMatchObject({ operation: 'EnableEncryption', status: 'error', code: 54, formattedMessage: { lang: 'en-US', message: OS_NOT_YET } });
+    expect(done).toMatchObject({ operation: 'DisableEncryption', status: 'error', code: 54, formattedMessage: { lang: 'en-US', message: OS_NOT_YET } });
     const journal = JSON.parse(readFileSync(join(lab.stateDir, 'journal.json'), 'utf8')) as { seq: number; phase: string; result: { code: number } };
     expect(journal).toMatchObject({ seq, phase: 'done', result: { code: 54 } });
     expect(readFileSync(join(ext.dir, 'mrseq'), 'utf8').trim()).toBe(String(seq));
@@ -159,7 +162,9 @@ describe('the packaged extension under the guest agent', () => {
     const first = top(lab.agent.status(ext, seq));
     if (c.expect.operation !== 'QueryEncryptionStatus') expect(first?.formattedMessage.message).toBe(`${c.expect.operation} accepted for VolumeType ${c.expect.volumeType}; starting.`);
     const end = top(await lab.agent.waitTerminal(ext, seq, 60));
-    const want = c.expect.volumeType === 'OS' ? { status: 'error', code: 54 } : c.expect.operation === 'DisableEncryption' ? { status: 'success', code: 0 } : { status: 'success', code: 410 };
+    const withOs = c.expect.operation === 'EnableEncryption' && c.expect.volumeType !== 'Data';
+    const want = withOs ? { status: 'error', formattedMessage: { message: expect.stringMatching(OS_REFUSED) } }
+      : c.expect.operation === 'DisableEncryption' ? { status: 'success', code: 0 } : { status: 'success', code: 410 };
     expect(end).toMatchObject({ operation: c.expect.operation, ...want });
     // The next case is a new operation: wait for this worker to mark its journal done.
     for (let i = 0; i < 100 && !readFileSync(join(lab.stateDir, 'journal.json'), 'utf8').includes('"phase": "done"'); i++) await new Promise((r) => setTimeout(r, 100));

@@ -1,0 +1,105 @@
+// EnableEncryption of the OS disk, end to end: the facts → every prerequisite, all before anything changes →
+// the OS volume's step machine (src/encryption/os-steps.ts), resumed from the journal after the restart.
+// src/commands/operations.ts runs it for VolumeType OS, and before the data volumes for All.
+import { randomUUID } from 'node:crypto';
+import { AdeError } from '../shared/errors.ts';
+import type { Report } from '../shared/report.ts';
+import { findFstabEntry } from '../parsers/fstab.ts';
+import { parseOsRelease } from '../parsers/os-release.ts';
+import type { BlockSnapshot } from '../system/blockdev.ts';
+import type { OsBoot } from '../system/os-boot.ts';
+import type { DataDeps } from './data.ts';
+import { classifyVolumes, type Volume } from './discovery.ts';
+import { describeDistro } from './distro.ts';
+import { classifyOsLayout, type OsLayout } from './os-layout.ts';
+import { checkOsPrereqs, type OsFacts } from './os-prereq.ts';
+import { OS_KEY_FILE, OS_MAPPER } from './os-steps.ts';
+import type { PlannedVolume } from './plan.ts';
+import { osState, volumeRow } from './progress.ts';
+import { runVolumes } from './run-volumes.ts';
+import type { VolumeProgress } from './volume-journal.ts';
+
+export const OS_ID = 'os';
+/** ADE's place for the detached header; the unencrypted /boot holds it. */
+export const OS_HEADER = '/boot/luks/osluksheader';
+
+export async function runOsOperation(deps: DataDeps): Promise<Report> {
+  const { settings, tools } = deps;
+  const op = settings.operation;
+  if (op === 'EnableEncryptionFormatAll') throw new AdeError('OsFormatRefused', { volumeType: settings.volumeType });
+  if (op !== 'EnableEncryption') throw new AdeError('NotYetSupported', { operation: op, volumeType: settings.volumeType, version: 'this version' });
+  const os = tools.os;
+  if (!os) throw new Error('the OS disk operation needs the OS tools');
+  const snapshot = await tools.snapshot();
+  const volumes = classifyVolumes(snapshot);
+  let progress = deps.journal.volumes()[OS_ID];
+  if (!progress) {
+    const fresh = await planFresh(deps, os, snapshot);
+    if ('report' in fresh) return fresh.report;
+    progress = fresh.progress;
+    deps.journal.save(OS_ID, progress);
+  }
+  const planned: PlannedVolume = { id: OS_ID, progress, fresh: false, ...withVolume(progress, volumes) };
+  const { all, failure } = await runVolumes(op, [planned], volumes, deps);
+  const p = all[0]!;
+  const rows = all.map((x) => volumeRow(x, (deps.now ?? Date.now)()));
+  if (failure) return { operation: op, status: 'error', code: failure.code, message: failure.message, os: osState(p), volumes: rows };
+  return { operation: op, status: 'success', code: 0, message: 'Encrypted the OS volume (/).', os: osState(p), volumes: rows };
+}
+
+/** The partition by its PARTUUID: kernel names change across boots, and the file-system UUID moves to the mapping. */
+function withVolume(p: VolumeProgress, volumes: readonly Volume[]): { volume?: Volume } {
+  const v = volumes.find((x) => x.type !== 'crypt' && x.partuuid === p.os?.partuuid);
+  return v ? { volume: v } : {};
+}
+
+async function planFresh(deps: DataDeps, os: OsBoot, snapshot: BlockSnapshot): Promise<{ report: Report } | { progress: VolumeProgress }> {
+  const op = deps.settings.operation;
+  const layout = classifyOsLayout(snapshot);
+  if (!layout.ok && layout.alreadyEncrypted) {
+    const ours = deps.tools.records.list().some((r) => r.action === 'os' && r.state === 'encrypted');
+    if (ours) return { report: { operation: op, status: 'success', code: 0, message: 'The OS volume is encrypted; nothing to do.', os: 'Encrypted' } };
+  }
+  const facts = await gatherFacts(deps, os, layout);
+  const check = checkOsPrereqs(facts);
+  for (const w of check.warnings) deps.log.warn(w);
+  if (check.errors.length > 0 || !layout.ok || !check.builder) {
+    for (const e of check.errors) deps.log.error('prerequisite failed', { code: e.code, message: e.message });
+    const errs = check.errors;
+    return { report: { operation: op, status: 'error', code: errs[0]?.code ?? 601, message: `Nothing was changed. ${errs.map((e) => `[${e.code}] ${e.message}`).join(' ')}`, os: 'NotEncrypted' } };
+  }
+  const l = layout.layout;
+  if (l.kind === 'no-boot' || !l.boot?.uuid || !l.target.partuuid) {
+    throw new AdeError('NotYetSupported', { operation: op, volumeType: `${deps.settings.volumeType} on a disk without a separate /boot partition (${l.root.device})`, version: 'this version' });
+  }
+  return { progress: newProgress(l, snapshot, check.builder, deps.newUuid ?? randomUUID) };
+}
+
+async function gatherFacts(deps: DataDeps, os: OsBoot, layout: OsFacts['layout']): Promise<OsFacts> {
+  const l = layout.ok ? layout.layout : undefined;
+  const facts: OsFacts = {
+    distro: describeDistro(parseOsRelease(os.osRelease())), layout, builders: os.builders(),
+    dmCrypt: await deps.tools.mnt.dmCryptAvailable(), keyVolume: await os.keyVolumePresent(),
+    largestInitramfsBytes: os.largestInitramfs(), memAvailableBytes: os.memAvailableBytes(),
+  };
+  if (l?.kind === 'separate-boot') facts.bootFreeBytes = os.freeBytes('/boot');
+  if (l?.kind === 'no-boot') {
+    const info = await deps.tools.fs.extInfo(l.root.device);
+    facts.rootShrinkableBytes = (await deps.tools.fs.deviceBytes(l.root.device)) - (await deps.tools.fs.extMinBytes(l.root.device, info.blockSize));
+  }
+  return facts;
+}
+
+function newProgress(l: OsLayout, snapshot: BlockSnapshot, builder: 'initramfs-tools' | 'dracut', newUuid: () => string): VolumeProgress {
+  const entry = findFstabEntry(snapshot.fstab, '/');
+  if (!entry) throw new AdeError('BootLoaderUnsupported', { reason: '/etc/fstab has no entry for /' });
+  const { line: _line, ...fstab } = entry;
+  return {
+    action: 'os', device: l.target.device, ...(l.root.uuid ? { fsUuid: l.root.uuid } : {}), luksUuid: newUuid(), mapperName: OS_MAPPER,
+    mountpoint: '/', fstype: l.root.fstype, fstab, fileName: OS_KEY_FILE, step: '', done: false,
+    os: {
+      partuuid: l.target.partuuid!, header: OS_HEADER, headerFs: `UUID=${l.boot!.uuid!}`, headerFsType: l.boot!.fstype,
+      backup: `${OS_HEADER}.backup`, builder,
+    },
+  };
+}
