@@ -34,7 +34,7 @@ export interface CloudImage {
 const MiB = 1024 * 1024;
 const SECTOR = 512;
 /** Where each partition starts and how big it is, in MiB; root runs to 1 MiB before the end (backup GPT). */
-export const CLOUD_DISK = { sizeMiB: 4096, biosBoot: { start: 1, size: 3 }, esp: { start: 4, size: 124 }, boot: { start: 128, size: 512 } };
+export const CLOUD_DISK = { sizeMiB: 2560, biosBoot: { start: 1, size: 3 }, esp: { start: 4, size: 124 }, boot: { start: 128, size: 512 } };
 
 const TYPE = {
   biosBoot: '21686148-6449-6E6F-744E-656564454649',

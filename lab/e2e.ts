@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { startFakeAzure, type FakeAzure } from './fakes/azure.ts';
 import { packageZip, EXTENSION_NAME, VERSION } from './package.ts';
@@ -255,6 +256,23 @@ export async function startOsGuest(opts: Omit<VmOptions, 'flavour' | 'guestfwd'>
   const vm = await bootVm({ ...opts, disks, flavour: 'cloud', guestfwd: [az.fwd] });
   const ext = await GuestExtension.install(vm, az);
   return { az, vm, ext, stop: async () => { await vm.destroy(); await az.close(); } };
+}
+
+/**
+ * A marker tree the test made on the host, copied to `guestDir` and synced (a power cut seconds later must
+ * not find it in the write-back cache); returns every file's sha256, as vm.hashTree() will read it back.
+ */
+export async function writeMarkerTree(vm: Vm, guestDir: string, files: Record<string, Buffer>): Promise<Record<string, string>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-marker-'));
+  try {
+    for (const [name, data] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), data);
+    }
+    await vm.copyIn(dir, guestDir);
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  await vm.run('sync');
+  return vm.hashTree(guestDir);
 }
 
 /** Data-disk setup inside the guest: mount points, fstab lines `UUID=… <mp> ext4 defaults,nofail 0 2`, mounted. */

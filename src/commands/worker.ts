@@ -12,6 +12,7 @@ import { readSettings } from '../protocol/settings.ts';
 import type { Report } from '../shared/report.ts';
 import { ignoredNote, validateSettings } from '../protocol/validate.ts';
 import { runOperation } from './operations.ts';
+import { RestartPending } from '../encryption/steps.ts';
 
 export async function runWorker(ctx: Context): Promise<number> {
   const he = ctx.handlerEnv;
@@ -33,6 +34,12 @@ export async function runWorker(ctx: Context): Promise<number> {
       const r = await runOperation({ ...ctx, seq: journal.seq }, settings, stop.signal);
       result = { ...r, message: r.message + ignoredNote(settings) };
     } catch (e) {
+      if (e instanceof RestartPending) {
+        // Not the end of the operation: the journal stays open for the enable after the operator's restart.
+        ctx.report({ operation: journal.operation, status: 'success', code: 0, message: e.message, os: 'VMRestartPending' }, journal.seq);
+        log.info('waiting for the operator to restart the VM (OSRestart Deferred)', { seq: journal.seq });
+        return 0;
+      }
       if (stop.signal.aborted) {
         log.info('stopped before the end; the next enable resumes', { seq: journal.seq });
         return 0;

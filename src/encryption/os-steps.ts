@@ -8,7 +8,7 @@
 import { AdeError } from '../shared/errors.ts';
 import { findFstabEntry, parseFstab, replaceFstabEntry } from '../parsers/fstab.ts';
 import type { OsBoot, OsBootConf } from '../system/os-boot.ts';
-import { escrowStep, mapperPath, needKey, resumeReencrypt, Stopped, writeRecord, type Step, type VolumeRun } from './steps.ts';
+import { escrowStep, mapperPath, needKey, RestartPending, resumeReencrypt, Stopped, writeRecord, type Step, type VolumeRun } from './steps.ts';
 import type { OsVolumeDetails } from './volume-journal.ts';
 
 export const OS_MAPPER = 'osencrypt';
@@ -80,7 +80,8 @@ const restartStep: Step = {
   name: 'restart',
   async run(v) {
     if (await onMapper(v)) return;
-    const { os } = details(v);
+    const { os, d } = details(v);
+    if (d.deferRestart) throw new RestartPending();
     v.log.info('restarting the VM: the initramfs opens the OS disk and the encryption goes on after the boot');
     await os.reboot();
     // systemd stops the worker on the way down (SIGTERM → the signal); the next enable resumes after the boot.

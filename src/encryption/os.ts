@@ -72,7 +72,9 @@ async function planFresh(deps: DataDeps, os: OsBoot, snapshot: BlockSnapshot): P
   if (l.kind === 'no-boot' || !l.boot?.uuid || !l.target.partuuid) {
     throw new AdeError('NotYetSupported', { operation: op, volumeType: `${deps.settings.volumeType} on a disk without a separate /boot partition (${l.root.device})`, version: 'this version' });
   }
-  return { progress: newProgress(l, snapshot, check.builder, deps.newUuid ?? randomUUID) };
+  const progress = newProgress(l, snapshot, check.builder, deps.newUuid ?? randomUUID);
+  if (deps.settings.osRestart === 'Deferred') progress.os = { ...progress.os!, deferRestart: true };
+  return { progress };
 }
 
 async function gatherFacts(deps: DataDeps, os: OsBoot, layout: OsFacts['layout']): Promise<OsFacts> {

@@ -106,7 +106,8 @@ export function planData(input: PlanInput): Plan {
     act.push({ id, progress: withHardwareName(p, v), fresh: false, ...(v ? { volume: v } : {}) });
   }
   // 2. Volumes an earlier operation left half-way (it failed or was replaced): adopt them from the record.
-  for (const r of records) {
+  // The OS volume is never a data volume: its own operation (src/encryption/os.ts) finishes it.
+  for (const r of records.filter((x) => x.action !== 'os')) {
     const v = locate(r, volumes);
     if (claimed.has(v?.device ?? '') || Object.values(progress).some((p) => p.mapperName === r.mapperName)) continue;
     const unfinished = encrypting ? r.state === 'encrypting' : r.state === 'decrypting';

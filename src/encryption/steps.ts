@@ -55,7 +55,18 @@ export interface VolumeRun {
 export interface Step { name: string; run(v: VolumeRun): Promise<void> }
 
 export class Stopped extends Error {
-  constructor() { super('stopped at a safe point'); this.name = 'Stopped'; }
+  constructor(message = 'stopped at a safe point') { super(message); this.name = 'Stopped'; }
+}
+
+/**
+ * The OS disk is ready to be opened encrypted and the operator restarts the VM (OSRestart Deferred): the
+ * worker ends here without ending the operation; the enable after the restart resumes it.
+ */
+export class RestartPending extends Stopped {
+  constructor() {
+    super('The OS volume is ready to be opened encrypted. OSRestart is Deferred: restart the VM to continue; the encryption goes on by itself after the boot.');
+    this.name = 'RestartPending';
+  }
 }
 
 /**

@@ -28,8 +28,9 @@ export interface UnlockResult {
 
 export async function unlockAll(d: UnlockDeps): Promise<UnlockResult> {
   const out: UnlockResult = { opened: [], alreadyOpen: [], failed: [] };
-  // A volume being decrypted is opened with its exported header by the worker itself, not here.
-  for (const r of d.records.filter((x) => x.state === 'encrypted' || x.state === 'encrypting')) {
+  // A volume being decrypted is opened with its exported header by the worker itself, not here; the OS
+  // volume by the initramfs, before anything of ours runs.
+  for (const r of d.records.filter((x) => x.action !== 'os' && (x.state === 'encrypted' || x.state === 'encrypting'))) {
     try {
       if (await d.isOpen(r.mapperName)) {
         out.alreadyOpen.push(r.mapperName);

@@ -19,6 +19,8 @@ export interface OsVolumeDetails {
   /** Where a copy of the header goes once it no longer changes. */
   backup: string;
   builder: 'initramfs-tools' | 'dracut';
+  /** OSRestart Deferred: the operator restarts the VM, not the worker. */
+  deferRestart?: boolean;
 }
 
 export interface VolumeProgress {

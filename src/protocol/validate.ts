@@ -5,7 +5,7 @@ import type { ErrorObject } from 'ajv';
 import { AdeError } from '../shared/errors.ts';
 import { KEK_URL, KV_ID, KV_URL } from './patterns.ts';
 import type { RawSettings } from './settings.ts';
-import { KEK_ALGORITHMS, OPERATIONS, VOLUME_TYPES, type EncryptionOperation, type EncryptionSettings, type Identity, type KekAlgorithm, type VolumeType } from '../shared/types.ts';
+import { KEK_ALGORITHMS, OPERATIONS, OS_RESTARTS, VOLUME_TYPES, type EncryptionOperation, type EncryptionSettings, type Identity, type KekAlgorithm, type VolumeType } from '../shared/types.ts';
 // Compiled from schemas/ at build time (build/validators.mjs): no schema compiler runs on the VM.
 import { checkProtected, checkPublic } from './validators.generated.js';
 
@@ -18,6 +18,7 @@ const FIELD: Record<string, { what: string; fix: string }> = {
   KeyEncryptionKeyURL: { what: 'a versioned key URL', fix: 'Use https://<vault>.vault.azure.net/keys/<name>/<version> (az keyvault key show --query key.kid).' },
   KekVaultResourceId: { what: 'a Key Vault resource id', fix: 'Use the resource id of the vault holding the key encryption key (az keyvault show --query id).' },
   KeyEncryptionAlgorithm: { what: 'a key wrap algorithm', fix: 'Use RSA-OAEP (the default), RSA-OAEP-256 or RSA1_5.' },
+  OSRestart: { what: 'a restart choice', fix: 'Use Automatic (the default) or Deferred.' },
   SequenceVersion: { what: 'a string', fix: 'Use any unique string, e.g. a GUID.' },
   EncryptionManagedIdentity: { what: 'a managed identity', fix: 'Use the identity\'s resource id, or client_id=<guid>, object_id=<guid> or res_id=<resource id>.' },
   AADClientID: { what: 'an application (client) id', fix: 'Use the GUID of the Entra ID application.' },
@@ -34,7 +35,7 @@ const UNSUPPORTED: Record<string, { problem: string; fix: string }> = {
   'PrivatePreview.ConfidentialEncryptionDataDisk': { problem: 'is for confidential VMs, which are not supported', fix: 'Remove it.' },
 };
 // Check fields in a fixed order so the first reported problem is stable.
-const ORDER = ['EncryptionOperation', 'VolumeType', 'KeyVaultURL', 'KeyVaultResourceId', 'KeyEncryptionKeyURL', 'KekVaultResourceId', 'KeyEncryptionAlgorithm', 'SequenceVersion', 'EncryptionManagedIdentity', 'AADClientID', 'AADClientCertThumbprint', 'Passphrase', 'AADClientSecret'];
+const ORDER = ['EncryptionOperation', 'VolumeType', 'KeyVaultURL', 'KeyVaultResourceId', 'KeyEncryptionKeyURL', 'KekVaultResourceId', 'KeyEncryptionAlgorithm', 'OSRestart', 'SequenceVersion', 'EncryptionManagedIdentity', 'AADClientID', 'AADClientCertThumbprint', 'Passphrase', 'AADClientSecret'];
 
 const PROTECTED = ['Passphrase', 'AADClientSecret'];
 const PUBLIC = [...Object.keys(FIELD).filter((k) => !PROTECTED.includes(k)), ...Object.keys(UNSUPPORTED)];
@@ -80,6 +81,7 @@ export function validateSettings(raw: RawSettings): EncryptionSettings {
     ...(kek ? { kek } : {}),
     identity,
     ...(str('SequenceVersion') ? { sequenceVersion: str('SequenceVersion') } : {}),
+    ...(str('OSRestart') === 'Deferred' ? { osRestart: 'Deferred' as const } : {}),
     ...(typeof prot.Passphrase === 'string' ? { passphrase: prot.Passphrase } : {}),
     ...(t.ignored.length > 0 ? { ignored: t.ignored } : {}),
   };
@@ -124,6 +126,7 @@ function canonicalise(pub: Record<string, unknown>): Record<string, unknown> {
   fix('EncryptionOperation', OPERATIONS);
   fix('VolumeType', VOLUME_TYPES);
   fix('KeyEncryptionAlgorithm', KEK_ALGORITHMS);
+  fix('OSRestart', OS_RESTARTS);
   return pub;
 }
 

@@ -9,6 +9,10 @@ export type VolumeType = (typeof VOLUME_TYPES)[number];
 export const KEK_ALGORITHMS = ['RSA-OAEP', 'RSA-OAEP-256', 'RSA1_5'] as const;
 export type KekAlgorithm = (typeof KEK_ALGORITHMS)[number];
 
+/** Who restarts the VM once the OS disk's boot is ready: the extension, or the operator later. */
+export const OS_RESTARTS = ['Automatic', 'Deferred'] as const;
+export type OsRestart = (typeof OS_RESTARTS)[number];
+
 /** Which identity the VM uses to reach Key Vault. */
 export type Identity =
   | { kind: 'system' }
@@ -31,6 +35,8 @@ export interface EncryptionSettings {
   kek?: Kek;
   identity: Identity;
   sequenceVersion?: string;
+  /** OS volume: Deferred leaves the restart to the operator; Automatic when absent. */
+  osRestart?: OsRestart;
   /** A user-chosen passphrase from protected settings; generated when absent. */
   passphrase?: string;
   /** Fields that are no setting of ours (newer clients add some), ignored and named in the status. */

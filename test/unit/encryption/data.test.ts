@@ -117,6 +117,15 @@ describe('plan: hardware names', () => {
     expect(dec.act.map((a) => a.progress.hardwareName)).toEqual(['/dev/disk/by-id/virtio-data0']);
   });
 
+  it('an unfinished OS volume recorded by its own operation is never adopted as a data volume', () => {
+    const m = new Machine();
+    m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 });
+    const enc = planData({ operation: 'EnableEncryption', volumes: m.volumes(), progress: {}, records: [], newUuid: () => 'u1' });
+    const os = { ...enc.act[0]!.progress, action: 'os' as const, luksUuid: 'os-1', mapperName: 'osencrypt', mountpoint: '/', fileName: 'LinuxPassPhraseFileName', state: 'encrypting' as const, seq: 1 };
+    const again = planData({ operation: 'EnableEncryption', volumes: m.volumes(), progress: {}, records: [os], newUuid: () => 'u2' });
+    expect(again.act.map((a) => [a.progress.action, a.progress.mountpoint])).toEqual([['inplace', '/data']]);
+  });
+
   it("a decryption starts its progress from nothing: the encryption's counters stay with its record", () => {
     const m = new Machine();
     m.addDisk(0, 256, { mountpoint: '/data', fstab: FSTAB0 });

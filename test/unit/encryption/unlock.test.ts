@@ -24,7 +24,8 @@ function protector<R extends ProtectorRecord>(kind: R['kind'], keys: Record<stri
 
 describe('unlockAll', () => {
   it('opens what is locked with the first protector that works, mounts it, and leaves open volumes alone', async () => {
-    const a = rec('a'), b = rec('b'), c = rec('c'), d = rec('d', { state: 'decrypting' });
+    // e: the OS volume, which the initramfs opens (with its detached header) before anything of ours runs
+    const a = rec('a'), b = rec('b'), c = rec('c'), d = rec('d', { state: 'decrypting' }), e = rec('e', { action: 'os', state: 'encrypted' });
     const open = new Set(['ade-a']);
     const mounted = new Set<string>(['/mnt/a']);
     const opened: Array<[string, string, string]> = [];
@@ -32,7 +33,7 @@ describe('unlockAll', () => {
     const kv = protector<KeyVaultRecord>('keyvault', { [c.secretUrl!]: 'key-c', [b.secretUrl!]: 'wrong' }); // c only in the vault
     const log = memoryLogger();
     const r = await unlockAll({
-      records: [a, b, c, d], log,
+      records: [a, b, c, d, e], log,
       isOpen: async (n) => open.has(n),
       locate: async (v) => v.device,
       protectors: () => ({ bek, keyVault: kv }),

@@ -38,6 +38,14 @@ describe('validateSettings accepts and normalises', () => {
     expect(id({ AADClientID: guid }, { AADClientSecret: 'x-secret' })).toEqual({ kind: 'aad', clientId: guid, secret: 'x-secret' });
     expect(id({ AADClientID: guid, AADClientCertThumbprint: 'ab'.repeat(20) })).toEqual({ kind: 'aad', clientId: guid, certThumbprint: 'AB'.repeat(20) });
   });
+  it.each<[string | undefined, string | undefined]>([
+    [undefined, undefined], ['Automatic', undefined], ['automatic', undefined], ['Deferred', 'Deferred'], ['DEFERRED', 'Deferred'],
+  ])('OSRestart %j: the OS volume\'s restart is %j (the extension\'s own when absent)', (given, want) => {
+    expect(validateSettings({ publicSettings: clean({ ...VALID, VolumeType: 'OS', OSRestart: given }), protectedSettings: {} }).osRestart).toBe(want);
+  });
+  it('OSRestart must be Automatic or Deferred', () => {
+    expect(() => validateSettings({ publicSettings: { ...VALID, OSRestart: 'Later' }, protectedSettings: {} })).toThrow(/OSRestart .*Use Automatic \(the default\) or Deferred/);
+  });
   it('carries a protected passphrase through', () => {
     expect(validateSettings({ publicSettings: VALID, protectedSettings: { Passphrase: 'correct horse battery' } }).passphrase).toBe('correct horse battery');
   });
