@@ -11,14 +11,13 @@ import { fsyncDir, readTextIfExists, writeFileAtomic } from './files.ts';
 export type InitramfsBuilder = 'initramfs-tools' | 'dracut';
 
 /** Where each builder keeps our files, relative to the package's initramfs/ folder and to the root. */
-const PLUMBING: Record<InitramfsBuilder, ReadonlyArray<{ from: string; to: string }>> = {
+export const PLUMBING: Record<InitramfsBuilder, ReadonlyArray<{ from: string; to: string }>> = {
   'initramfs-tools': [
     { from: 'initramfs-tools/hooks/ade-linux', to: 'etc/initramfs-tools/hooks/ade-linux' },
     { from: 'initramfs-tools/scripts/local-top/ade-linux', to: 'etc/initramfs-tools/scripts/local-top/ade-linux' },
   ],
-  dracut: [
-    { from: 'dracut/90ade-linux/module-setup.sh', to: 'usr/lib/dracut/modules.d/90ade-linux/module-setup.sh' },
-  ],
+  dracut: ['module-setup.sh', 'parse-ade-linux.sh', 'ade-linux-open.sh', 'ade-linux-generator.sh']
+    .map((f) => ({ from: `dracut/90ade-linux/${f}`, to: `usr/lib/dracut/modules.d/90ade-linux/${f}` })),
 };
 export const OS_CONF = 'etc/ade-linux/osencrypt.conf';
 

@@ -1,0 +1,76 @@
+#!/bin/sh
+# ade-linux (dracut; run once from the initqueue, see parse-ade-linux.sh): opens the encrypted OS disk before
+# the root is mounted, and fails closed. The data partition still shows the plaintext file system until
+# reencryption has passed its start, so mounting it directly while a reencryption is under way would corrupt
+# it: when the disk cannot be opened, the boot stops here (dracut's die: halt, or a shell with rd.shell), and
+# the root stays /dev/mapper/$ADE_NAME, which does not exist (parse-ade-linux.sh, ade-linux-generator).
+# The LUKS2 header is detached, on the unencrypted /boot file system, mounted read-write because opening a
+# device whose reencryption was interrupted repairs the header first.
+# Same steps and console lines as the initramfs-tools script (scripts/local-top/ade-linux).
+type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
+
+CONF=/etc/ade-linux/osencrypt.conf
+[ -r "$CONF" ] || exit 0
+. "$CONF"
+# To the kernel log at daemon.crit, as dracut's die writes its FATAL lines: the console prints it even with
+# loglevel=3 (Azure's images), the journal keeps it, and it is out before die halts the machine (with systemd,
+# stderr goes through journald's console forwarding, which a halt can cut short).
+say() { echo "<26>ade-linux: $*" > /dev/kmsg 2> /dev/null || echo "ade-linux: $*" >&2; }
+NAME=${ADE_NAME:-osencrypt}
+W=/run/ade-linux
+[ -b "/dev/mapper/$NAME" ] && exit 0
+
+for m in dm_mod dm_crypt xts aesni_intel vfat nls_cp437 nls_iso8859_1; do modprobe -q "$m" 2> /dev/null; done
+
+# Waits up to $2 seconds for a device named by UUID=/PARTUUID=/LABEL= to appear; prints its path.
+find_dev() {
+    i=0
+    while [ "$i" -lt "$2" ]; do
+        d=$(blkid -l -o device -t "$1" 2> /dev/null) && [ -b "$d" ] && {
+            echo "$d"
+            return 0
+        }
+        [ "$i" = 0 ] && udevadm settle --timeout=10 > /dev/null 2>&1
+        sleep 1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+fail() {
+    say "the OS disk ($ADE_DATA) stays locked: $*"
+    say "nothing was mounted. Attach the key volume or restore the key, then reboot."
+    die "ade-linux: cannot open the encrypted OS disk"
+    exit 1
+}
+
+data=$(find_dev "$ADE_DATA" 60) || fail "its partition $ADE_DATA did not appear"
+hdrdev=$(find_dev "$ADE_HEADER_FS" 60) || fail "the file system $ADE_HEADER_FS holding its header did not appear"
+mkdir -p "$W/boot" "$W/key"
+mount -t "${ADE_HEADER_FSTYPE:-ext4}" -o rw "$hdrdev" "$W/boot" || fail "cannot mount $hdrdev read-write to reach the header"
+hdr="$W/boot/$ADE_HEADER"
+[ -f "$hdr" ] || {
+    umount "$W/boot"
+    fail "the header $ADE_HEADER is missing from $hdrdev"
+}
+
+tried=""
+opened=""
+# Protector 1: the key volume the platform attaches (vfat labelled "BEK VOLUME").
+if keydev=$(find_dev "LABEL=${ADE_KEY_LABEL:-BEK VOLUME}" 15); then
+    if mount -t vfat -o ro "$keydev" "$W/key"; then
+        if [ -f "$W/key/$ADE_KEY_FILE" ]; then
+            if cryptsetup open --header "$hdr" --key-file "$W/key/$ADE_KEY_FILE" "$data" "$NAME"; then
+                opened="key volume"
+            else tried="$tried key volume: the key file $ADE_KEY_FILE did not open the header;"; fi
+        else tried="$tried key volume: no file $ADE_KEY_FILE on $keydev;"; fi
+        umount "$W/key"
+    else tried="$tried key volume: cannot mount $keydev;"; fi
+else tried="$tried key volume: no disk labelled ${ADE_KEY_LABEL:-BEK VOLUME} attached;"; fi
+
+umount "$W/boot"
+[ -n "$opened" ] || fail "every protector failed:$tried"
+say "opened $data as /dev/mapper/$NAME with the $opened"
+# the initqueue's "finished" test is [ -e /dev/mapper/$NAME ]: let udev make the node before the next round
+udevadm settle --timeout=30 > /dev/null 2>&1
+exit 0

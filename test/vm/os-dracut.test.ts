@@ -1,0 +1,209 @@
+// OS disk, dracut flavour (RHEL/Oracle 8/9, Azure Linux 3 build their initramfs with dracut): the ade-linux dracut
+// module (initramfs/dracut/90ade-linux) in a grub-booted Ubuntu-24.04-shaped guest (/boot on p16) whose
+// initramfs-tools is replaced by Debian 12's dracut 059. One guest, in order:
+//   1. 8 MiB of random data in /root/marker; `reencrypt --encrypt --init-only` of the running root partition with
+//      a detached header on /boot; the conf; the module; `dracut -f --regenerate-all` (not hostonly: Debian's
+//      default); fstab's / → /dev/mapper/osencrypt. grub's root=UUID=<fs uuid> stays, and names the raw
+//      partition as much as the mapper: the module must make the mapper the root anyway.
+//   2. reboot: the root is the mapper, the console says "ade-linux: opened"; the reencryption is resumed online
+//      and finishes; the marker is unchanged.
+//   3. `dracut --hostonly` (RHEL's default), reboot: the mapper again, the marker unchanged.
+//   4. the key volume detached, boot: the console names the protector that failed, and the root is never
+//      mounted (the guest never gets to LAB_READY; dracut's die halts it).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootVm, labLog, sleep, type Vm } from '../../lab/vm.ts';
+import { installAdeDracutModule, installDracut } from '../../lab/dracut.ts';
+
+const NAME = 'osencrypt';
+const MAPPER = `/dev/mapper/${NAME}`;
+const HEADER = '/boot/luks/osluksheader';
+const KEY = '/mnt/bek/LinuxPassPhraseFileName';
+const PASS = 'lab-os-pass';
+const MOUNT_BEK = 'mkdir -p /mnt/bek; mountpoint -q /mnt/bek || mount -o ro "$(blkid -L \'BEK VOLUME\')" /mnt/bek';
+
+let vm: Vm;
+/** The raw root partition (/dev/vda1) and the conf written into the guest. */
+let rawDev = '';
+let conf = '';
+let markerSha = '';
+
+afterAll(async () => { await vm?.destroy(); });
+
+beforeAll(async () => {
+  vm = await bootVm({
+    flavour: 'cloud', layout: 'boot', firmware: 'bios', name: 'os-dracut', bootTimeoutMs: 420_000,
+    disks: [{ name: 'bek', kind: 'bek', passphrase: PASS }],
+  });
+  await installDracut(vm);
+  await installAdeDracutModule(vm);
+});
+
+// --- guest-side steps ---
+
+/** Writes 8 MiB of random data to /root/marker; returns its sha256. */
+async function writeMarker(): Promise<string> {
+  const out = await vm.run('head -c 8388608 /dev/urandom > /root/marker && sync && sha256sum /root/marker');
+  return out.split(' ')[0]!;
+}
+
+/** sha256 of /root/marker read from the disk (page cache dropped). */
+async function markerHash(): Promise<string> {
+  const out = await vm.run('sync; echo 3 > /proc/sys/vm/drop_caches; sha256sum /root/marker');
+  return out.split(' ')[0]!;
+}
+
+/** `cryptsetup reencrypt --encrypt --init-only` of the running root partition, header on /boot; returns the partition. */
+async function initEncryption(): Promise<string> {
+  const out = await vm.run(`set -e; ${MOUNT_BEK}
+    R=$(findmnt -no SOURCE /)
+    mkdir -p "$(dirname ${HEADER})"
+    cryptsetup reencrypt --encrypt --init-only --type luks2 --header ${HEADER} --cipher aes-xts-plain64 --key-size 512 \\
+      --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file ${KEY} --batch-mode "$R"
+    cryptsetup luksDump --header ${HEADER} "$R" | grep -q online-reencrypt
+    echo "$R"`);
+  return out.trim();
+}
+
+/** /etc/ade-linux/osencrypt.conf from blkid (PARTUUID of the root partition, UUID of /boot); returns its text. */
+async function writeConf(raw: string): Promise<string> {
+  await vm.run(`set -e
+    B=$(findmnt -no SOURCE /boot)
+    mkdir -p /etc/ade-linux
+    cat > /etc/ade-linux/osencrypt.conf <<EOF
+ADE_NAME=${NAME}
+ADE_DATA=PARTUUID=$(blkid -s PARTUUID -o value ${raw})
+ADE_HEADER_FS=UUID=$(blkid -s UUID -o value "$B")
+ADE_HEADER_FSTYPE=$(blkid -s TYPE -o value "$B")
+ADE_HEADER=luks/osluksheader
+ADE_KEY_LABEL="BEK VOLUME"
+ADE_KEY_FILE=LinuxPassPhraseFileName
+EOF`);
+  return (await vm.readFile('/etc/ade-linux/osencrypt.conf')).toString();
+}
+
+interface Initrd { modules: string[]; files: string; conf: string }
+
+/** `dracut -f --regenerate-all` (hostonly or not), then what the running kernel's initrd holds. */
+async function buildInitrd(hostonly: boolean): Promise<Initrd> {
+  const log = await vm.run(`dracut -f --regenerate-all ${hostonly ? '--hostonly' : '--no-hostonly'} > /root/dracut.log 2>&1; rc=$?
+    grep -iE 'warn|error|fail|cannot' /root/dracut.log; exit $rc`, { timeoutMs: 1_200_000 });
+  if (log.trim()) labLog(`dracut ${hostonly ? '--hostonly' : '--no-hostonly'} said:\n${log.trim()}`);
+  const img = '/boot/initrd.img-$(uname -r)';
+  const modules = (await vm.run(`lsinitrd -m ${img} | sed -n '/^dracut modules:/,/^====/p'`)).split('\n').map((l) => l.trim()).filter(Boolean);
+  const files = await vm.run(`lsinitrd ${img}`);
+  const conf = await vm.run(`lsinitrd -f etc/ade-linux/osencrypt.conf ${img}`);
+  return { modules, files, conf };
+}
+
+function expectInitrd(i: Initrd): void {
+  expect(i.modules).toContain('ade-linux');
+  expect(i.conf).toBe(conf);
+  for (const f of [/sbin\/ade-linux-open$/m, /system-generators\/ade-linux-generator$/m, /hooks\/cmdline\/20-parse-ade-linux\.sh$/m,
+    /sbin\/cryptsetup$/m, /sbin\/blkid$/m, /\/dm-crypt\.ko/m, /\/vfat\.ko/m, /\/nls_cp437\.ko/m, /\/xts\.ko/m]) {
+    expect(i.files).toMatch(f);
+  }
+  // never the header: a stale copy opened mid-reencryption corrupts the disk
+  expect(i.files).not.toMatch(/osluksheader/);
+}
+
+/** fstab's / line names the mapper (grub's root=UUID= is left alone). */
+async function rootOnMapper(): Promise<void> {
+  await vm.run(`sed -i -E 's|^[^#[:space:]]+([[:space:]]+/[[:space:]])|${MAPPER}\\1|' /etc/fstab && grep -E '^${MAPPER} +/ ' /etc/fstab`);
+}
+
+interface BootState { root: string; cmdline: string; rawType: string; generator: string; reencrypting: boolean; journal: string }
+
+async function bootState(): Promise<BootState> {
+  const out = await vm.run([
+    'echo "root=$(findmnt -no SOURCE /)"',
+    'echo "cmdline=$(cat /proc/cmdline)"',
+    `echo "rawType=$(blkid -p -o value -s TYPE ${rawDev} || true)"`,
+    'echo "generator=$(dmesg | grep -o "ade-linux: /sysroot is .*" | tail -1)"',
+    `echo "reencrypting=$(cryptsetup luksDump --header ${HEADER} ${rawDev} | grep -c online-reencrypt || true)"`,
+  ].join('; '));
+  const kv = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  // the initramfs's units, as this boot's journal recorded them: what /sysroot was and what fsck checked
+  // (the initramfs's journald ran under another, transient, machine id: its journal is a separate directory in
+  // /run/log/journal that only -m reads; -m does not take -b, so the boot is matched by _BOOT_ID)
+  const journal = await vm.run('journalctl -m _BOOT_ID=$(tr -d - < /proc/sys/kernel/random/boot_id) -o cat --no-pager | grep -E "sysroot|File System Check" || true');
+  labLog(`journal, sysroot and fsck lines:\n${journal.trim()}`);
+  return {
+    root: kv['root']!, cmdline: kv['cmdline']!, rawType: kv['rawType']!, generator: kv['generator']!, reencrypting: kv['reencrypting'] !== '0', journal,
+  };
+}
+
+/** Online: the reencryption started by --init-only, on the mapper the initramfs opened. */
+async function resumeReencryption(): Promise<void> {
+  await vm.run(`set -e; ${MOUNT_BEK}
+    cryptsetup reencrypt --resume-only --header ${HEADER} --active-name ${NAME} --resilience checksum --hotzone-size 32M \\
+      --key-file ${KEY} --batch-mode`, { timeoutMs: 1_800_000 });
+}
+
+// --- the scenario ---
+
+describe('OS disk encrypted in place, opened by the ade-linux dracut module', () => {
+  it('prepares: marker, --init-only with the header on /boot, conf, dracut (not hostonly), fstab', async () => {
+    markerSha = await writeMarker();
+    rawDev = await initEncryption();
+    expect(rawDev).toBe('/dev/vda1');
+    conf = await writeConf(rawDev);
+    expect(conf).toMatch(/^ADE_DATA=PARTUUID=[0-9a-f-]{36}$/m);
+    expect(conf).toMatch(/^ADE_HEADER_FS=UUID=[0-9a-f-]{36}$/m);
+    expectInitrd(await buildInitrd(false));
+    await rootOnMapper();
+  });
+
+  it('boots on the mapper although grub says root=UUID= of the raw file system; resumes; the marker is intact', async () => {
+    const since = vm.serialText().length;
+    await vm.reboot();
+    const text = vm.serialText().slice(since);
+    expect(text).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key volume/);
+    let s = await bootState();
+    expect(s.root).toBe(MAPPER);
+    expect(s.cmdline).toMatch(/ root=UUID=[0-9a-f-]{36} /);
+    // the ambiguous case: the raw partition still shows the same ext4 (nothing is encrypted yet)
+    expect(s.rawType).toBe('ext4');
+    expect(s.reencrypting).toBe(true);
+    expect(s.generator).toMatch(/^ade-linux: \/sysroot is \/dev\/mapper\/osencrypt \(not root=UUID=/);
+    // sysroot.mount was the generator's (its description), and fsck checked the mapper, never by-uuid
+    expect(s.journal).toMatch(/\/sysroot on the encrypted OS disk \(\/dev\/mapper\/osencrypt\)/);
+    expect(s.journal).toMatch(/File System Check on \/dev\/mapper\/osencrypt/);
+    expect(s.journal).not.toMatch(/File System Check on \/dev\/disk\/by-uuid/);
+
+    await resumeReencryption();
+    s = await bootState();
+    expect(s.reencrypting).toBe(false);
+    expect(s.rawType).toBe(''); // ciphertext all the way
+    expect(await markerHash()).toBe(markerSha);
+  });
+
+  it('hostonly dracut (as on RHEL), reboot: the mapper again, the marker intact', async () => {
+    expectInitrd(await buildInitrd(true));
+    const since = vm.serialText().length;
+    await vm.reboot();
+    expect(vm.serialText().slice(since)).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key volume/);
+    const s = await bootState();
+    expect(s.root).toBe(MAPPER);
+    expect(s.reencrypting).toBe(false);
+    expect(await markerHash()).toBe(markerSha);
+  });
+
+  it('without the key volume: says which protector failed and never mounts the root', async () => {
+    const since = vm.serialText().length;
+    await vm.shutdown();
+    vm.detach('bek');
+    vm.start().catch(() => { /* never ready: destroy() ends it */ });
+    // start() spawns qemu after an await, and waitSerial rejects at once on a stopped VM
+    for (let i = 0; !vm.running && i < 600; i++) await sleep(50);
+    await vm.waitSerial(/ade-linux: .*key volume/, { since, timeoutMs: 600_000 });
+    // dracut's die: "FATAL" on the console, then halt
+    await vm.waitSerial(/reboot: System halted/, { since, timeoutMs: 180_000 });
+    const text = vm.serialText().slice(since);
+    expect(text).toMatch(/ade-linux: the OS disk \(PARTUUID=[0-9a-f-]{36}\) stays locked: every protector failed: key volume: no disk labelled BEK VOLUME attached;/);
+    expect(text).toMatch(/ade-linux: nothing was mounted\. Attach the key volume or restore the key, then reboot\./);
+    expect(text).toMatch(/dracut: FATAL: ade-linux: cannot open the encrypted OS disk/);
+    expect(text).not.toMatch(/ade-linux: opened/);
+    expect(text).not.toMatch(/LAB_READY/);
+    await vm.destroy();
+  });
+});
