@@ -30,7 +30,7 @@ async function osThenData(ctx: Context, settings: EncryptionSettings, signal: Ab
   if (settings.operation === 'DisableEncryption') {
     throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: settings.volumeType, version: ctx.version });
   }
-  const [{ runOsOperation }] = await Promise.all([import('../encryption/os.ts')]);
+  const { runOsOperation } = await import('../encryption/os.ts');
   const os = await runOsOperation(await coreDeps(ctx, settings, signal));
   if (settings.volumeType === 'OS' || os.status !== 'success') return os;
   const data = await dataOperation(ctx, settings, signal);
@@ -53,28 +53,28 @@ export function loadDataModules() {
   ]);
 }
 
-/** What the core needs for an operation on the OS disk: the machine (with its boot plumbing), the keys, the journal. */
+/** The VM's name as Key Vault's tags record it (ADE's MachineName). */
+const machineName = (): string => hostname().split('.')[0] ?? '';
+
+/** What the core needs for an operation: the machine (with the OS disk's boot plumbing), the keys, the journal. */
 async function coreDeps(ctx: Context, settings: EncryptionSettings, signal: AbortSignal) {
   const [, , { bekVolume }, , { machineTools, volumeKeys }] = await loadDataModules();
   const { handlerEnv: he, log } = ctx;
-  const machineName = hostname().split('.')[0] ?? '';
   return {
     settings, log, signal, tools: machineTools(ctx.run, he.stateDir, '/', initramfsDir(ctx)), journal: journalAccess(he.stateDir, ctx.seq),
-    keys: volumeKeys({ settings, machineName, log, deps: { agentLibDir: he.libDir }, keyVolume: bekVolume({ runner: ctx.run }) }),
+    keys: volumeKeys({ settings, machineName: machineName(), log, deps: { agentLibDir: he.libDir }, keyVolume: bekVolume({ runner: ctx.run }) }),
     progress: (r: Report) => { ctx.report(r, ctx.seq); },
   };
 }
 
 /** Data volumes: the encryption core with the machine, the keys and the journal wired in. */
 async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
-  const [{ runDataOperation }, keys, { bekVolume }, { rekeyVolumes }, { machineTools, volumeKeys }] = await loadDataModules();
-  const { handlerEnv: he, log } = ctx;
-  const machineName = hostname().split('.')[0] ?? '';
-  const deps = { agentLibDir: he.libDir };
-  const tools = machineTools(ctx.run, he.stateDir);
+  const [{ runDataOperation }, keys, , { rekeyVolumes }] = await loadDataModules();
+  const core = await coreDeps(ctx, settings, signal);
+  const { tools, log } = core;
   const rotated = settings.operation === 'DisableEncryption' ? [] : await rekeyVolumes({
     settings, records: tools.records, log,
-    rotate: (recs, onRotated) => keys.rotateKek({ settings, records: recs, machineName, log, deps, onRotated }),
+    rotate: (recs, onRotated) => keys.rotateKek({ settings, records: recs, machineName: machineName(), log, deps: { agentLibDir: ctx.handlerEnv.libDir }, onRotated }),
   });
   // Enabling: the boot-time unlock goes in once the checks pass, while the volumes are worked on. Its
   // systemd reload then costs no time on the way to the terminal status, and a power cut mid-way already
@@ -85,12 +85,7 @@ async function dataOperation(ctx: Context, settings: EncryptionSettings, signal:
     unlockEarly.catch(() => undefined); // its failure is reported below, after the volumes
     return unlockEarly;
   };
-  const report = await runDataOperation({
-    ...(settings.operation !== 'DisableEncryption' ? { beforeChanges } : {}),
-    settings, log, signal, tools, journal: journalAccess(he.stateDir, ctx.seq),
-    keys: volumeKeys({ settings, machineName, log, deps, keyVolume: bekVolume({ runner: ctx.run }) }),
-    progress: (r) => { ctx.report(r, ctx.seq); },
-  });
+  const report = await runDataOperation({ ...core, ...(settings.operation !== 'DisableEncryption' ? { beforeChanges } : {}) });
   await unlockEarly;
   const wanted = tools.records.list().some((r) => r.state !== 'decrypting');
   if (!unlockEarly || !wanted) await syncUnlockService(ctx, wanted);
