@@ -5,7 +5,10 @@
 // (it goes ahead with a warning), never refused for its name alone. Reasons are clauses without a final
 // full stop: the OsNotSupported text puts them mid-sentence.
 
-export type InitramfsTool = 'initramfs-tools' | 'dracut';
+import type { InitramfsBuilder } from '../system/os-boot.ts';
+
+/** The tool a distribution builds its initramfs with: the builders the OS disk's boot plumbing serves. */
+export type InitramfsTool = InitramfsBuilder;
 export type DistroFamily = 'debian' | 'rhel' | 'azurelinux' | 'suse' | 'unknown';
 
 export interface Support {

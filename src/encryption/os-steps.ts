@@ -8,6 +8,7 @@
 import { AdeError } from '../shared/errors.ts';
 import { findFstabEntry, parseFstab, replaceFstabEntry } from '../parsers/fstab.ts';
 import type { OsBoot, OsBootConf } from '../system/os-boot.ts';
+import { BEK_LABEL } from '../system/bek-volume.ts';
 import { escrowStep, mapperPath, needKey, RestartPending, resumeReencrypt, Stopped, writeRecord, type Step, type VolumeRun } from './steps.ts';
 import type { OsVolumeDetails } from './volume-journal.ts';
 
@@ -28,7 +29,7 @@ export function bootConf(v: VolumeRun): OsBootConf {
   const { d } = details(v);
   return {
     name: v.p.mapperName, data: `PARTUUID=${d.partuuid}`, headerFs: d.headerFs, headerFsType: d.headerFsType,
-    header: d.header.replace(/^\/boot\//, ''), keyLabel: 'BEK VOLUME', keyFile: v.p.fileName,
+    header: d.header.replace(/^\/boot\//, ''), keyLabel: BEK_LABEL, keyFile: v.p.fileName,
   };
 }
 

@@ -10,7 +10,7 @@ import type { BlockSnapshot } from '../system/blockdev.ts';
 import type { OsBoot } from '../system/os-boot.ts';
 import type { DataDeps } from './data.ts';
 import { classifyVolumes, type Volume } from './discovery.ts';
-import { describeDistro } from './distro.ts';
+import { describeDistro, type InitramfsTool } from './distro.ts';
 import { classifyOsLayout, type OsLayout } from './os-layout.ts';
 import { checkOsPrereqs, type OsFacts } from './os-prereq.ts';
 import { OS_KEY_FILE, OS_MAPPER } from './os-steps.ts';
@@ -96,7 +96,7 @@ async function gatherFacts(deps: DataDeps, os: OsBoot, layout: OsFacts['layout']
   return facts;
 }
 
-function newProgress(l: OsLayout, snapshot: BlockSnapshot, builder: 'initramfs-tools' | 'dracut', newUuid: () => string): VolumeProgress {
+function newProgress(l: OsLayout, snapshot: BlockSnapshot, builder: InitramfsTool, newUuid: () => string): VolumeProgress {
   const entry = findFstabEntry(snapshot.fstab, '/');
   if (!entry) throw new AdeError('BootLoaderUnsupported', { reason: '/etc/fstab has no entry for /' });
   const { line: _line, ...fstab } = entry;

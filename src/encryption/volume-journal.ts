@@ -4,6 +4,7 @@
 // failed one, needs.
 import type { FstabEntry } from '../parsers/fstab.ts';
 import type { RecordStore } from '../system/sysfiles.ts';
+import type { InitramfsBuilder } from '../system/os-boot.ts';
 
 export type VolumeAction = 'inplace' | 'format' | 'decrypt' | 'os';
 
@@ -18,7 +19,7 @@ export interface OsVolumeDetails {
   headerFsType: string;
   /** Where a copy of the header goes once it no longer changes. */
   backup: string;
-  builder: 'initramfs-tools' | 'dracut';
+  builder: InitramfsBuilder;
   /** OSRestart Deferred: the operator restarts the VM, not the worker. */
   deferRestart?: boolean;
 }

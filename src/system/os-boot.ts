@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { dirname, join } from 'node:path';
 import { must, type Runner } from './exec.ts';
 import { fsyncDir, readTextIfExists, writeFileAtomic } from './files.ts';
+import { BEK_LABEL } from './bek-volume.ts';
 
 export type InitramfsBuilder = 'initramfs-tools' | 'dracut';
 
@@ -69,7 +70,7 @@ function osFacts(run: Runner, root: string) {
     },
     /** Whether the platform's key volume is attached (blkid finds its label). */
     async keyVolumePresent(): Promise<boolean> {
-      const r = await run('blkid', ['-L', 'BEK VOLUME']);
+      const r = await run('blkid', ['-L', BEK_LABEL]);
       return r.exitCode === 0 && r.stdout.trim() !== '';
     },
   };
