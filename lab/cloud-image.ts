@@ -35,6 +35,12 @@ const MiB = 1024 * 1024;
 const SECTOR = 512;
 /** Where each partition starts and how big it is, in MiB; root runs to 1 MiB before the end (backup GPT). */
 export const CLOUD_DISK = { sizeMiB: 2560, biosBoot: { start: 1, size: 3 }, esp: { start: 4, size: 124 }, boot: { start: 128, size: 512 } };
+/**
+ * The disk's size per layout: without /boot the root must be able to give up the 1 GiB /boot the extension
+ * splits off it (the lab's root holds about 1.3 GiB), so that disk is 1 GiB larger and its root, once split,
+ * is as large as the other layout's.
+ */
+const diskMiB = (layout: CloudLayout): number => CLOUD_DISK.sizeMiB + (layout === 'noboot' ? 1024 : 0);
 
 const TYPE = {
   biosBoot: '21686148-6449-6E6F-744E-656564454649',
@@ -49,7 +55,7 @@ function plan(layout: CloudLayout, key: string): Plan {
   const rootStart = layout === 'boot' ? CLOUD_DISK.boot.start + CLOUD_DISK.boot.size : CLOUD_DISK.esp.start + CLOUD_DISK.esp.size;
   const ids: Record<string, string> = {};
   for (const n of ['disk', 'p1', 'p14', 'p15', 'p16', 'root', 'boot']) ids[n] = uuidFrom(`${key}${n}`);
-  return { rootStart, rootSize: CLOUD_DISK.sizeMiB - 1 - rootStart, ids, espSerial: sha256(`${key}esp`).slice(0, 8).toUpperCase() };
+  return { rootStart, rootSize: diskMiB(layout) - 1 - rootStart, ids, espSerial: sha256(`${key}esp`).slice(0, 8).toUpperCase() };
 }
 
 /** The fstab each image ships: Debian's cloud image names partitions by PARTUUID, Ubuntu's by label. */
@@ -113,7 +119,7 @@ export async function ensureCloudImage(layout: CloudLayout): Promise<CloudImage>
     fs.copyFileSync(path.join(T, 'boot', `initrd.img-${kv}`), initrd);
     const img = path.join(tmp, 'os.img');
     fs.closeSync(fs.openSync(img, 'w'));
-    fs.truncateSync(img, CLOUD_DISK.sizeMiB * MiB);
+    fs.truncateSync(img, diskMiB(layout) * MiB);
     await writeGpt(img, layout, p);
     const env = { ...process.env, E2FSPROGS_FAKE_TIME: '1700000000' };
     if (layout === 'boot') {
@@ -128,7 +134,7 @@ export async function ensureCloudImage(layout: CloudLayout): Promise<CloudImage>
     fs.rmSync(T, { recursive: true, force: true });
     await installGrub(tmp, img, kernel, initrd, p);
     fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify({
-      key, layout, rootfs: path.basename(rootfs.dir), kver: kv, ids: p.ids, disk: CLOUD_DISK, builtAt: new Date().toISOString(),
+      key, layout, rootfs: path.basename(rootfs.dir), kver: kv, ids: p.ids, disk: { ...CLOUD_DISK, sizeMiB: diskMiB(layout) }, builtAt: new Date().toISOString(),
     }, null, 2));
   });
   const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { kver: string };

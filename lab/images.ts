@@ -26,6 +26,7 @@ export const GUEST_PACKAGES = [
   'cryptsetup', 'cryptsetup-bin', 'cryptsetup-initramfs', 'dmsetup',
   'e2fsprogs', 'xfsprogs', 'dosfstools', 'util-linux', 'fdisk', 'mount', 'busybox-static', 'openssl', 'procps',
   'libstdc++6', // node (shipped inside the extension package) needs it
+  'curl', 'ca-certificates', // on every Azure image; the OS disk's network unlock in the initramfs uses curl
   // Debian 12's Azure image boots with it: grub for BIOS (i386-pc) and UEFI (x86_64-efi, shim), one /etc/default/grub
   'grub-cloud-amd64',
 ];

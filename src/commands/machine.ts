@@ -18,11 +18,11 @@ import { osBoot } from '../system/os-boot.ts';
  * `root` prefixes /etc/fstab, /etc/crypttab and /dev/disk (tests point it at a temporary tree);
  * `initramfsDir` is the package's initramfs/ folder, the boot plumbing the OS disk installs.
  */
-export function machineTools(run: Runner, stateDir: string, root = '/', initramfsDir?: string): Tools {
+export function machineTools(run: Runner, stateDir: string, root = '/', initramfsDir?: string, netEnv?: Readonly<Record<string, string>>): Tools {
   return {
     cs: cryptsetup(run), fs: fileSystems(run), mnt: mounts(run), files: sysFiles(root),
     records: volumeRecords<VolumeRecord>(stateDir),
-    ...(initramfsDir ? { os: osBoot(run, { root, scriptsDir: initramfsDir }) } : {}),
+    ...(initramfsDir ? { os: osBoot(run, { root, scriptsDir: initramfsDir, ...(netEnv ? { netEnv } : {}) }) } : {}),
     snapshot: () => readBlockSnapshot(run, root),
   };
 }

@@ -61,7 +61,7 @@ async function coreDeps(ctx: Context, settings: EncryptionSettings, signal: Abor
   const [, , { bekVolume }, , { machineTools, volumeKeys }] = await loadDataModules();
   const { handlerEnv: he, log } = ctx;
   return {
-    settings, log, signal, tools: machineTools(ctx.run, he.stateDir, '/', initramfsDir(ctx)), journal: journalAccess(he.stateDir, ctx.seq),
+    settings, log, signal, tools: machineTools(ctx.run, he.stateDir, '/', initramfsDir(ctx), unlockEnv(ctx)), journal: journalAccess(he.stateDir, ctx.seq),
     keys: volumeKeys({ settings, machineName: machineName(), log, deps: { agentLibDir: he.libDir }, keyVolume: bekVolume({ runner: ctx.run }) }),
     progress: (r: Report) => { ctx.report(r, ctx.seq); },
   };
@@ -76,6 +76,7 @@ async function dataOperation(ctx: Context, settings: EncryptionSettings, signal:
     settings, records: tools.records, log,
     rotate: (recs, onRotated) => keys.rotateKek({ settings, records: recs, machineName: machineName(), log, deps: { agentLibDir: ctx.handlerEnv.libDir }, onRotated }),
   });
+  if (settings.operation !== 'DisableEncryption') await (await import('../encryption/os.ts')).refreshOsKeys(tools, log);
   // Enabling: the boot-time unlock goes in once the checks pass, while the volumes are worked on. Its
   // systemd reload then costs no time on the way to the terminal status, and a power cut mid-way already
   // finds it at boot. A rejected enable never installs it.
@@ -108,9 +109,14 @@ async function syncUnlockService(ctx: Context, wanted: boolean): Promise<void> {
   const he = ctx.handlerEnv;
   const paths = { unitDir: '/etc/systemd/system', stateDir: he.stateDir, libDir: he.libDir, extensionName: he.name };
   if (!wanted) return removeUnlockService(ctx.run, paths);
+  await installUnlockService(ctx.run, paths, unlockEnv(ctx));
+}
+
+/** The part of our environment a boot-time unlock (the service, the initramfs) needs to reach Azure. */
+function unlockEnv(ctx: Context): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of UNLOCK_ENV) { const v = ctx.processEnv[k]; if (v !== undefined) env[k] = v; }
-  await installUnlockService(ctx.run, paths, env);
+  return env;
 }
 
 /** What the network unlock needs to reach Key Vault the way the worker did: proxies, CA trust, IMDS. */

@@ -12,6 +12,11 @@ export const OS_HEADER_BYTES = 2 * 16 * MiB;
 /** A /boot split off a root that has none: as Ubuntu 24.04's (913 MiB usable). */
 export const NEW_BOOT_BYTES = 1024 * MiB;
 /**
+ * What the root must still have free after giving up that /boot: it shrinks offline at the restart (which an
+ * operator may defer), and a root that filled up meanwhile could not give the 1 GiB then.
+ */
+export const SPLIT_HEADROOM_BYTES = 512 * MiB;
+/**
  * What the worker and cryptsetup need at once: Node (about 60 MiB resident), cryptsetup with a 32 MiB
  * hotzone and PBKDF2 keyslots (no Argon2 memory at unlock in the initramfs either), and slack for the
  * initramfs rebuild. Provisional until the OS benchmark measures it.
@@ -32,6 +37,8 @@ export interface OsFacts {
   /** No /boot: bytes the root file system can give up (size - resize2fs minimum). */
   rootShrinkableBytes?: number;
   memAvailableBytes: number;
+  /** No /boot: the tools the split needs (e2fsck, resize2fs, mke2fs, sfdisk, grub-install) that are not installed. */
+  splitToolsMissing?: readonly string[];
 }
 
 export interface OsCheck { errors: AdeError[]; warnings: string[]; builder?: InitramfsTool }
@@ -52,6 +59,9 @@ export function checkOsPrereqs(f: OsFacts): OsCheck {
   }
   if (!f.dmCrypt) errors.push(new AdeError('KernelModuleMissing', { module: 'dm_crypt', cause: 'modprobe dm_crypt failed' }));
   if (!f.keyVolume) errors.push(new AdeError('KeyVolumeMissing', { fix: 'The platform attaches it once the VM model has disk encryption settings; it must be present before the OS disk is encrypted, because the boot opens the disk with it.' }));
+  if (f.splitToolsMissing?.length) {
+    errors.push(new AdeError('SplitToolMissing', { tools: f.splitToolsMissing.join(', '), packages: splitPackages(f.splitToolsMissing) }));
+  }
   errors.push(...spaceErrors(f));
   if (f.memAvailableBytes < OS_MEMORY_BYTES) {
     errors.push(new AdeError('MemoryInsufficient', { available: mib(f.memAvailableBytes), operation: 'encrypting the OS disk', needed: mib(OS_MEMORY_BYTES) }));
@@ -65,6 +75,11 @@ function pickBuilder(d: Distro, have: ReadonlySet<InitramfsTool>): InitramfsTool
   return have.has('initramfs-tools') ? 'initramfs-tools' : have.has('dracut') ? 'dracut' : undefined;
 }
 
+function splitPackages(tools: readonly string[]): string {
+  const pkg = (t: string) => (t === 'sfdisk' ? 'fdisk' : t === 'grub-install' ? 'grub2-common' : 'e2fsprogs');
+  return [...new Set(tools.map(pkg))].join(' and ');
+}
+
 function spaceErrors(f: OsFacts): AdeError[] {
   if (!f.layout.ok) return [];
   const l = f.layout.layout;
@@ -74,8 +89,8 @@ function spaceErrors(f: OsFacts): AdeError[] {
       return [new AdeError('OsSpaceInsufficient', { mountpoint: '/boot', device: l.boot.device, available: mib(f.bootFreeBytes), needed: mib(needed), purpose: 'the detached LUKS2 header, its backup and a rebuilt initramfs' })];
     }
   }
-  if (l.kind === 'no-boot' && f.rootShrinkableBytes !== undefined && f.rootShrinkableBytes < NEW_BOOT_BYTES) {
-    return [new AdeError('OsSpaceInsufficient', { mountpoint: '/', device: l.root.device, available: mib(f.rootShrinkableBytes), needed: mib(NEW_BOOT_BYTES), purpose: 'a /boot partition split off the end of the root (it holds the kernel, the initramfs and the LUKS2 header)' })];
+  if (l.kind === 'no-boot' && f.rootShrinkableBytes !== undefined && f.rootShrinkableBytes < NEW_BOOT_BYTES + SPLIT_HEADROOM_BYTES) {
+    return [new AdeError('OsSpaceInsufficient', { mountpoint: '/', device: l.root.device, available: mib(f.rootShrinkableBytes), needed: mib(NEW_BOOT_BYTES + SPLIT_HEADROOM_BYTES), purpose: `a /boot partition split off the end of the root (${mib(NEW_BOOT_BYTES)}: the kernels, the initramfs and the LUKS2 header) and ${mib(SPLIT_HEADROOM_BYTES)} left free until the restart` })];
   }
   return [];
 }

@@ -6,7 +6,7 @@
 // Every step checks the machine first, so the worker that enable restarts after the reboot (or after a
 // power cut anywhere) runs the list from the top and converges.
 import { AdeError } from '../shared/errors.ts';
-import { findFstabEntry, parseFstab, replaceFstabEntry } from '../parsers/fstab.ts';
+import { addFstabEntry, findFstabEntry, parseFstab, replaceFstabEntry } from '../parsers/fstab.ts';
 import type { OsBoot, OsBootConf } from '../system/os-boot.ts';
 import { BEK_LABEL } from '../system/bek-volume.ts';
 import { escrowStep, mapperPath, needKey, RestartPending, resumeReencrypt, Stopped, writeRecord, type Step, type VolumeRun } from './steps.ts';
@@ -30,6 +30,10 @@ export function bootConf(v: VolumeRun): OsBootConf {
   return {
     name: v.p.mapperName, data: `PARTUUID=${d.partuuid}`, headerFs: d.headerFs, headerFsType: d.headerFsType,
     header: d.header.replace(/^\/boot\//, ''), keyLabel: BEK_LABEL, keyFile: v.p.fileName,
+    // Once the split /boot is in use, the initramfs must never try to split again: the conf drops the plan.
+    ...(d.split && !passed('bootloader', v) ? { split: d.split } : {}),
+    ...(v.p.secretUrl ? { kv: { secret: v.p.secretUrl, ...(v.p.kekUrl ? { kek: v.p.kekUrl } : {}), ...(v.p.algorithm ? { algorithm: v.p.algorithm } : {}) } } : {}),
+    ...(d.identity ? { identity: d.identity } : {}),
   };
 }
 
@@ -73,7 +77,56 @@ const fstabStep: Step = {
     if (!cur) throw new AdeError('BootLoaderUnsupported', { reason: '/etc/fstab has no entry for /' });
     // By the mapping's path: until the reencryption passes its start the raw partition still carries the same
     // file-system UUID and label, so UUID= or LABEL= could name either.
-    if (cur.spec !== mapperPath(v.p)) f.writeFstab(replaceFstabEntry(text, '/', { spec: mapperPath(v.p) }));
+    let next = cur.spec !== mapperPath(v.p) ? replaceFstabEntry(text, '/', { spec: mapperPath(v.p) }) : text;
+    // The /boot the initramfs splits off the root: mounted from the next boot on, so kernels go there.
+    const split = details(v).d.split;
+    if (split && !findFstabEntry(parseFstab(next), '/boot')) {
+      next = addFstabEntry(next, { spec: `UUID=${split.bootUuid}`, file: '/boot', vfstype: 'ext4', mntops: ['defaults'], freq: 0, passno: 2 },
+        ['/boot, split off the root by ade-linux: it holds the kernels and the encrypted root\'s LUKS2 header']);
+    }
+    if (next !== text) f.writeFstab(next);
+  },
+};
+
+/** Whether the journal says this volume went past step `name` (a step that must run once, not every resume). */
+const passed = (name: string, v: VolumeRun): boolean => {
+  const at = (n: string) => OS_STEPS.findIndex((s) => s.name === n);
+  return v.p.step !== '' && at(v.p.step) >= at(name);
+};
+
+/** Split only, before the restart: no initramfs-less boot (Ubuntu's 40-force-partuuid.cfg) would mount the raw root. */
+const grubCfgStep: Step = {
+  name: 'grubcfg',
+  async run(v) {
+    const { os, d } = details(v);
+    if (!d.split || passed('grubcfg', v) || await onMapper(v)) return;
+    if (os.dropForcePartuuid()) v.log.info(`removed /etc/default/grub.d/40-force-partuuid.cfg: every boot must go through the initramfs`);
+    await os.updateGrub();
+  },
+};
+
+/**
+ * Split only, after the restart and before the first byte is encrypted: grub (BIOS core.img, the ESP's
+ * binaries and stub) and grub.cfg are written again, to read /boot from its new partition. Until this step
+ * the old grub still reads the root's own /boot directory, which holds the same initramfs (built before the
+ * restart), and the root is still plaintext; from the reencryption on, only the new /boot is readable.
+ */
+const bootloaderStep: Step = {
+  name: 'bootloader',
+  async run(v) {
+    const { os, d } = details(v);
+    if (!d.split || passed('bootloader', v)) return;
+    if (!(await os.bootMountedFrom(d.split.bootUuid))) {
+      throw new AdeError('BootLoaderUnsupported', { reason: `/boot is not mounted from the partition split off the root (UUID=${d.split.bootUuid}); the initramfs did not finish the split` });
+    }
+    const efiDir = await os.espMountpoint();
+    const done = await os.installGrub({ partition: v.device, ...(efiDir ? { efiDir } : {}) });
+    await os.updateGrub();
+    v.log.info(`grub installed again for the split /boot: ${done.join(', ') || 'no grub platform found'}`);
+    // The conf without the split plan, in every initramfs: a later boot only opens the disk.
+    const { split: _split, ...conf } = bootConf(v);
+    os.install(d.builder, conf);
+    await os.rebuild(d.builder);
   },
 };
 
@@ -87,6 +140,8 @@ const restartStep: Step = {
     await os.reboot();
     // systemd stops the worker on the way down (SIGTERM → the signal); the next enable resumes after the boot.
     await new Promise<void>((resolve) => {
+      // systemd's SIGTERM often comes while systemctl is still returning: an aborted signal fires no event.
+      if (v.signal.aborted) { resolve(); return; }
       const t = setTimeout(resolve, RESTART_WAIT_MS);
       v.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
     });
@@ -100,7 +155,9 @@ export const OS_STEPS: readonly Step[] = [
   headerStep,
   plumbingStep,
   fstabStep,
+  grubCfgStep,
   restartStep,
+  bootloaderStep,
   {
     name: 'reencrypt',
     run: (v) => resumeReencrypt(v, details(v).d.header, { header: details(v).d.header, activeName: v.p.mapperName, resilience: 'checksum', hotzoneSize: OS_HOTZONE }),

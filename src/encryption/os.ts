@@ -7,12 +7,14 @@ import type { Report } from '../shared/report.ts';
 import { findFstabEntry } from '../parsers/fstab.ts';
 import { parseOsRelease } from '../parsers/os-release.ts';
 import type { BlockSnapshot } from '../system/blockdev.ts';
-import type { OsBoot } from '../system/os-boot.ts';
+import type { OsBoot, OsBootConf } from '../system/os-boot.ts';
+import type { Identity } from '../shared/types.ts';
 import type { DataDeps } from './data.ts';
 import { classifyVolumes, type Volume } from './discovery.ts';
 import { describeDistro, type InitramfsTool } from './distro.ts';
 import { classifyOsLayout, type OsLayout } from './os-layout.ts';
 import { checkOsPrereqs, type OsFacts } from './os-prereq.ts';
+import { planSplit, type OsSplit } from './os-split.ts';
 import { OS_KEY_FILE, OS_MAPPER } from './os-steps.ts';
 import type { PlannedVolume } from './plan.ts';
 import { osState, volumeRow } from './progress.ts';
@@ -69,14 +71,23 @@ async function planFresh(deps: DataDeps, os: OsBoot, snapshot: BlockSnapshot): P
     return { report: { operation: op, status: 'error', code: errs[0]?.code ?? 601, message: `Nothing was changed. ${errs.map((e) => `[${e.code}] ${e.message}`).join(' ')}`, os: 'NotEncrypted' } };
   }
   const l = layout.layout;
-  // dracut's module is proven in the lab by hand, not yet through this flow end to end: refused until it is.
-  if (check.builder === 'dracut') {
-    throw new AdeError('NotYetSupported', { operation: op, volumeType: `${deps.settings.volumeType} on a distribution that builds its initramfs with dracut`, version: 'this version' });
+  const newUuid = deps.newUuid ?? randomUUID;
+  let split: OsSplit | undefined;
+  if (l.kind === 'no-boot') {
+    const plan = l.root.uuid ? planSplit((await os.partitionTable(l.target.device)).table, l.target.device, l.root.uuid, newUuid)
+      : { ok: false as const, reason: `the root file system on ${l.root.device} has no UUID` };
+    if (!plan.ok) {
+      const e = new AdeError('OsLayoutUnsupported', { reason: plan.reason });
+      return { report: { operation: op, status: 'error', code: e.code, message: `Nothing was changed. [${e.code}] ${e.message}`, os: 'NotEncrypted' } };
+    }
+    split = plan.split;
   }
-  if (l.kind === 'no-boot' || !l.boot?.uuid || !l.target.partuuid) {
-    throw new AdeError('NotYetSupported', { operation: op, volumeType: `${deps.settings.volumeType} on a disk without a separate /boot partition (${l.root.device})`, version: 'this version' });
+  if (!l.target.partuuid || (!split && !l.boot?.uuid)) {
+    throw new AdeError('OsLayoutUnsupported', { reason: `${l.target.device} has no PARTUUID or /boot no UUID: the initramfs could not find them` });
   }
-  const progress = newProgress(l, snapshot, check.builder, deps.newUuid ?? randomUUID);
+  const progress = newProgress(l, snapshot, check.builder, newUuid, split);
+  const identity = imdsIdentity(deps.settings.identity);
+  if (identity) progress.os = { ...progress.os!, identity };
   if (deps.settings.osRestart === 'Deferred') progress.os = { ...progress.os!, deferRestart: true };
   return { progress };
 }
@@ -90,13 +101,14 @@ async function gatherFacts(deps: DataDeps, os: OsBoot, layout: OsFacts['layout']
   };
   if (l?.kind === 'separate-boot') facts.bootFreeBytes = os.freeBytes('/boot');
   if (l?.kind === 'no-boot') {
+    facts.splitToolsMissing = os.splitToolsMissing();
     const info = await deps.tools.fs.extInfo(l.root.device);
     facts.rootShrinkableBytes = (await deps.tools.fs.deviceBytes(l.root.device)) - (await deps.tools.fs.extMinBytes(l.root.device, info.blockSize));
   }
   return facts;
 }
 
-function newProgress(l: OsLayout, snapshot: BlockSnapshot, builder: InitramfsTool, newUuid: () => string): VolumeProgress {
+function newProgress(l: OsLayout, snapshot: BlockSnapshot, builder: InitramfsTool, newUuid: () => string, split?: OsSplit): VolumeProgress {
   const entry = findFstabEntry(snapshot.fstab, '/');
   if (!entry) throw new AdeError('BootLoaderUnsupported', { reason: '/etc/fstab has no entry for /' });
   const { line: _line, ...fstab } = entry;
@@ -104,8 +116,31 @@ function newProgress(l: OsLayout, snapshot: BlockSnapshot, builder: InitramfsToo
     action: 'os', device: l.target.device, ...(l.root.uuid ? { fsUuid: l.root.uuid } : {}), luksUuid: newUuid(), mapperName: OS_MAPPER,
     mountpoint: '/', fstype: l.root.fstype, fstab, fileName: OS_KEY_FILE, step: '', done: false,
     os: {
-      partuuid: l.target.partuuid!, header: OS_HEADER, headerFs: `UUID=${l.boot!.uuid!}`, headerFsType: l.boot!.fstype,
-      backup: `${OS_HEADER}.backup`, builder,
+      partuuid: l.target.partuuid!, header: OS_HEADER, backup: `${OS_HEADER}.backup`, builder,
+      // Split: the header is written on the root's /boot directory and copied with it onto the new /boot.
+      ...(split ? { headerFs: `UUID=${split.bootUuid}`, headerFsType: 'ext4', split } : { headerFs: `UUID=${l.boot!.uuid!}`, headerFsType: l.boot!.fstype }),
     },
   };
+}
+
+/** A user-assigned identity as IMDS names it in the token request; undefined for the system-assigned one. */
+function imdsIdentity(id: Identity): OsBootConf['identity'] {
+  if (id.kind !== 'user') return undefined;
+  if (id.clientId) return { param: 'client_id', value: id.clientId };
+  if (id.objectId) return { param: 'object_id', value: id.objectId };
+  return id.resourceId ? { param: 'msi_res_id', value: id.resourceId } : undefined;
+}
+
+/**
+ * The initramfs's network unlock reads the OS key's secret by URL: after a KEK rotation re-wrapped it under a
+ * new secret (and disabled the old one), the conf and every initramfs follow the record. Checked on every
+ * enable, so a crash between the rotation and the rebuild is mended by the next one.
+ */
+export async function refreshOsKeys(tools: Pick<DataDeps['tools'], 'os' | 'records'>, log: DataDeps['log']): Promise<void> {
+  const r = tools.records.list().find((x) => x.action === 'os' && x.state === 'encrypted' && x.secretUrl && x.os);
+  if (!tools.os || !r?.os) return;
+  const kv = { secret: r.secretUrl!, ...(r.kekUrl ? { kek: r.kekUrl } : {}), ...(r.algorithm ? { algorithm: r.algorithm } : {}) };
+  if (!tools.os.setConfKeys(kv)) return;
+  log.info(`the initramfs now reads the OS volume's key from ${r.secretUrl}: rebuilding it with ${r.os.builder}`);
+  await tools.os.rebuild(r.os.builder);
 }

@@ -7,6 +7,8 @@ const IN_PROGRESS: Record<VolumeProgress['action'], string> = { inplace: 'Encryp
 const DONE: Record<VolumeProgress['action'], string> = { inplace: 'Encrypted', format: 'Encrypted', decrypt: 'NotEncrypted', os: 'Encrypted' };
 /** The OS disk's steps before the restart (ADE's VMRestartPending once its boot plumbing is in place). */
 const OS_BEFORE_RESTART = ['', 'escrow', 'header', 'plumbing'];
+/** Everything for the restart is in place, the restart itself not passed yet. */
+const OS_RESTART_PENDING = ['fstab', 'grubcfg'];
 
 export interface Rate { startedAt: number; startBytes: number }
 
@@ -19,7 +21,7 @@ const untouched = (p: VolumeProgress) => p.action !== 'decrypt' && !p.done && !p
 export function osState(p: VolumeProgress): OsState {
   if (p.done) return 'Encrypted';
   if (untouched(p)) return 'NotEncrypted';
-  return OS_BEFORE_RESTART.includes(p.step) ? 'EncryptionInProgress' : p.step === 'fstab' ? 'VMRestartPending' : 'EncryptionInProgress';
+  return OS_BEFORE_RESTART.includes(p.step) ? 'EncryptionInProgress' : OS_RESTART_PENDING.includes(p.step) ? 'VMRestartPending' : 'EncryptionInProgress';
 }
 
 export function volumeRow(p: VolumeProgress, now: number, rate?: Rate): VolumeDetail {

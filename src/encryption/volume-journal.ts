@@ -4,7 +4,7 @@
 // failed one, needs.
 import type { FstabEntry } from '../parsers/fstab.ts';
 import type { RecordStore } from '../system/sysfiles.ts';
-import type { InitramfsBuilder } from '../system/os-boot.ts';
+import type { InitramfsBuilder, OsBootConf, OsSplit } from '../system/os-boot.ts';
 
 export type VolumeAction = 'inplace' | 'format' | 'decrypt' | 'os';
 
@@ -22,6 +22,10 @@ export interface OsVolumeDetails {
   builder: InitramfsBuilder;
   /** OSRestart Deferred: the operator restarts the VM, not the worker. */
   deferRestart?: boolean;
+  /** No /boot partition: the one the initramfs splits off the root at the restart (src/encryption/os-split.ts). */
+  split?: OsSplit;
+  /** A user-assigned managed identity: how the initramfs asks IMDS for its token. */
+  identity?: OsBootConf['identity'];
 }
 
 export interface VolumeProgress {

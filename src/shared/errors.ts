@@ -69,6 +69,7 @@ export const ERRORS = {
   OsSpaceInsufficient: { code: 603, status: 'error', text: '{mountpoint} ({device}) can give {available}; encrypting the OS disk needs {needed} there for {purpose}. Free space on {mountpoint} and run enable again.' },
   OsFormatRefused: { code: 604, status: 'error', text: 'EnableEncryptionFormatAll never formats the OS disk. Use EncryptionOperation EnableEncryption for VolumeType {volumeType} (the OS disk is encrypted in place).' },
   BootLoaderUnsupported: { code: 605, status: 'error', text: 'The boot loader configuration could not be handled: {reason}. Nothing was changed.' },
+  SplitToolMissing: { code: 606, status: 'error', text: 'The OS disk has no /boot partition, and splitting one off the root needs {tools}, not found on this VM. Install {packages} and run enable again.' },
 
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },

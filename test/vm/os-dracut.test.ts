@@ -1,42 +1,41 @@
-// OS disk, dracut flavour (RHEL/Oracle 8/9, Azure Linux 3 build their initramfs with dracut): the ade-linux dracut
-// module (initramfs/dracut/90ade-linux) in a grub-booted Ubuntu-24.04-shaped guest (/boot on p16) whose
-// initramfs-tools is replaced by Debian 12's dracut 059. One guest, in order:
-//   1. 8 MiB of random data in /root/marker; `reencrypt --encrypt --init-only` of the running root partition with
-//      a detached header on /boot; the conf; the module; `dracut -f --regenerate-all` (not hostonly: Debian's
-//      default); fstab's / → /dev/mapper/osencrypt. grub's root=UUID=<fs uuid> stays, and names the raw
-//      partition as much as the mapper: the module must make the mapper the root anyway.
-//   2. reboot: the root is the mapper, the console says "ade-linux: opened"; the reencryption is resumed online
-//      and finishes; the marker is unchanged.
+// OS disk, dracut flavour (RHEL/Oracle 8/9, Azure Linux 3 build their initramfs with dracut): a grub-booted
+// Ubuntu-24.04-shaped guest (/boot on p16) whose initramfs-tools is replaced by Debian 12's dracut 059, encrypted
+// by the packaged extension as the guest agent drives it. One guest, in order:
+//   1. enable VolumeType OS: the extension picks dracut (the only builder installed), installs its module
+//      (initramfs/dracut/90ade-linux) and the conf, runs `dracut --force --regenerate-all` (not hostonly: Debian's
+//      default), points fstab's / at /dev/mapper/osencrypt and restarts the VM itself. grub's root=UUID=<fs uuid>
+//      stays, and names the raw partition as much as the mapper: the module must make the mapper the root anyway.
+//   2. after the boot: the root is the mapper, the console says "ade-linux: opened"; the agent's enable resumes
+//      the worker, which encrypts online to Encrypted; the marker is unchanged.
 //   3. `dracut --hostonly` (RHEL's default), reboot: the mapper again, the marker unchanged.
 //   4. the key volume detached, boot: the console names the protector that failed, and the root is never
 //      mounted (the guest never gets to LAB_READY; dracut's die halts it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, labLog, sleep, type Vm } from '../../lab/vm.ts';
-import { installAdeDracutModule, installDracut } from '../../lab/dracut.ts';
+import { labLog, sleep, type Vm } from '../../lab/vm.ts';
+import { installDracut } from '../../lab/dracut.ts';
+import { enableSettings, parseStatus, startOsGuest, type GuestExtension, type GuestAzure } from '../../lab/e2e.ts';
 
 const NAME = 'osencrypt';
 const MAPPER = `/dev/mapper/${NAME}`;
 const HEADER = '/boot/luks/osluksheader';
-const KEY = '/mnt/bek/LinuxPassPhraseFileName';
-const PASS = 'lab-os-pass';
-const MOUNT_BEK = 'mkdir -p /mnt/bek; mountpoint -q /mnt/bek || mount -o ro "$(blkid -L \'BEK VOLUME\')" /mnt/bek';
 
 let vm: Vm;
-/** The raw root partition (/dev/vda1) and the conf written into the guest. */
+let ext: GuestExtension;
+let az: GuestAzure;
+let stop: (() => Promise<void>) | undefined;
+/** The raw root partition (/dev/vda1) and the conf the extension wrote into the guest. */
 let rawDev = '';
 let conf = '';
 let markerSha = '';
+let seqEnable = 0;
 
-afterAll(async () => { await vm?.destroy(); });
+afterAll(async () => { await stop?.(); });
 
 beforeAll(async () => {
-  vm = await bootVm({
-    flavour: 'cloud', layout: 'boot', firmware: 'bios', name: 'os-dracut', bootTimeoutMs: 420_000,
-    disks: [{ name: 'bek', kind: 'bek', passphrase: PASS }],
-  });
+  const g = await startOsGuest({ name: 'os-dracut', layout: 'boot', firmware: 'bios', bootTimeoutMs: 420_000 });
+  ({ vm, ext, az, stop } = g);
   await installDracut(vm);
-  await installAdeDracutModule(vm);
-});
+}, 1_200_000);
 
 // --- guest-side steps ---
 
@@ -52,35 +51,6 @@ async function markerHash(): Promise<string> {
   return out.split(' ')[0]!;
 }
 
-/** `cryptsetup reencrypt --encrypt --init-only` of the running root partition, header on /boot; returns the partition. */
-async function initEncryption(): Promise<string> {
-  const out = await vm.run(`set -e; ${MOUNT_BEK}
-    R=$(findmnt -no SOURCE /)
-    mkdir -p "$(dirname ${HEADER})"
-    cryptsetup reencrypt --encrypt --init-only --type luks2 --header ${HEADER} --cipher aes-xts-plain64 --key-size 512 \\
-      --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file ${KEY} --batch-mode "$R"
-    cryptsetup luksDump --header ${HEADER} "$R" | grep -q online-reencrypt
-    echo "$R"`);
-  return out.trim();
-}
-
-/** /etc/ade-linux/osencrypt.conf from blkid (PARTUUID of the root partition, UUID of /boot); returns its text. */
-async function writeConf(raw: string): Promise<string> {
-  await vm.run(`set -e
-    B=$(findmnt -no SOURCE /boot)
-    mkdir -p /etc/ade-linux
-    cat > /etc/ade-linux/osencrypt.conf <<EOF
-ADE_NAME=${NAME}
-ADE_DATA=PARTUUID=$(blkid -s PARTUUID -o value ${raw})
-ADE_HEADER_FS=UUID=$(blkid -s UUID -o value "$B")
-ADE_HEADER_FSTYPE=$(blkid -s TYPE -o value "$B")
-ADE_HEADER=luks/osluksheader
-ADE_KEY_LABEL="BEK VOLUME"
-ADE_KEY_FILE=LinuxPassPhraseFileName
-EOF`);
-  return (await vm.readFile('/etc/ade-linux/osencrypt.conf')).toString();
-}
-
 interface Initrd { modules: string[]; files: string; conf: string }
 
 /** `dracut -f --regenerate-all` (hostonly or not), then what the running kernel's initrd holds. */
@@ -88,6 +58,11 @@ async function buildInitrd(hostonly: boolean): Promise<Initrd> {
   const log = await vm.run(`dracut -f --regenerate-all ${hostonly ? '--hostonly' : '--no-hostonly'} > /root/dracut.log 2>&1; rc=$?
     grep -iE 'warn|error|fail|cannot' /root/dracut.log; exit $rc`, { timeoutMs: 1_200_000 });
   if (log.trim()) labLog(`dracut ${hostonly ? '--hostonly' : '--no-hostonly'} said:\n${log.trim()}`);
+  return readInitrd();
+}
+
+/** What the running kernel's initrd holds: dracut's modules, its files, our conf. */
+async function readInitrd(): Promise<Initrd> {
   const img = '/boot/initrd.img-$(uname -r)';
   const modules = (await vm.run(`lsinitrd -m ${img} | sed -n '/^dracut modules:/,/^====/p'`)).split('\n').map((l) => l.trim()).filter(Boolean);
   const files = await vm.run(`lsinitrd ${img}`);
@@ -104,11 +79,6 @@ function expectInitrd(i: Initrd): void {
   }
   // never the header: a stale copy opened mid-reencryption corrupts the disk
   expect(i.files).not.toMatch(/osluksheader/);
-}
-
-/** fstab's / line names the mapper (grub's root=UUID= is left alone). */
-async function rootOnMapper(): Promise<void> {
-  await vm.run(`sed -i -E 's|^[^#[:space:]]+([[:space:]]+/[[:space:]])|${MAPPER}\\1|' /etc/fstab && grep -E '^${MAPPER} +/ ' /etc/fstab`);
 }
 
 interface BootState { root: string; cmdline: string; rawType: string; generator: string; reencrypting: boolean; journal: string }
@@ -132,31 +102,35 @@ async function bootState(): Promise<BootState> {
   };
 }
 
-/** Online: the reencryption started by --init-only, on the mapper the initramfs opened. */
-async function resumeReencryption(): Promise<void> {
-  await vm.run(`set -e; ${MOUNT_BEK}
-    cryptsetup reencrypt --resume-only --header ${HEADER} --active-name ${NAME} --resilience checksum --hotzone-size 32M \\
-      --key-file ${KEY} --batch-mode`, { timeoutMs: 1_800_000 });
-}
-
 // --- the scenario ---
 
 describe('OS disk encrypted in place, opened by the ade-linux dracut module', () => {
-  it('prepares: marker, --init-only with the header on /boot, conf, dracut (not hostonly), fstab', async () => {
+  it('enable OS: the extension installs its dracut module, rebuilds with dracut and restarts the VM itself', async () => {
     markerSha = await writeMarker();
-    rawDev = await initEncryption();
+    rawDev = (await vm.run('findmnt -no SOURCE /')).trim();
     expect(rawDev).toBe('/dev/vda1');
-    conf = await writeConf(rawDev);
-    expect(conf).toMatch(/^ADE_DATA=PARTUUID=[0-9a-f-]{36}$/m);
-    expect(conf).toMatch(/^ADE_HEADER_FS=UUID=[0-9a-f-]{36}$/m);
-    expectInitrd(await buildInitrd(false));
-    await rootOnMapper();
+    expect((await ext.run('install')).code).toBe(0);
+    const seq = await ext.settings({ ...enableSettings(az), VolumeType: 'OS' });
+    const rebooted = vm.waitGuestReboot(900_000);
+    const en = await ext.run('enable');
+    expect(en.code, en.stderr).toBe(0);
+    await rebooted;
+    const before = parseStatus((await ext.status(seq))!);
+    expect(before.state?.os, before.message).toBe('VMRestartPending');
+    // what the extension put in place: the module from the package, the conf, the initrd dracut built with both
+    expect(await vm.run('ls /usr/lib/dracut/modules.d/90ade-linux')).toBe('ade-linux-generator.sh\nade-linux-open.sh\nmodule-setup.sh\nparse-ade-linux.sh\n');
+    expect(await vm.run('ls /etc/initramfs-tools/scripts/local-top 2>/dev/null || true')).toBe('');
+    conf = await vm.run('cat /etc/ade-linux/osencrypt.conf');
+    expect(conf).toMatch(/^ADE_DATA="PARTUUID=[0-9a-f-]{36}"$/m);
+    expect(conf).toMatch(/^ADE_HEADER_FS="UUID=[0-9a-f-]{36}"$/m);
+    expectInitrd(await readInitrd());
+    expect(await vm.run("awk '$2 == \"/\" { print $1 }' /etc/fstab")).toBe(`${MAPPER}\n`);
+    labLog(`os-dracut: extension log after the restart:\n${await ext.logTail(30)}`);
+    seqEnable = seq;
   });
 
-  it('boots on the mapper although grub says root=UUID= of the raw file system; resumes; the marker is intact', async () => {
-    const since = vm.serialText().length;
-    await vm.reboot();
-    const text = vm.serialText().slice(since);
+  it('boots on the mapper although grub says root=UUID= of the raw file system; the agent\'s enable finishes; the marker is intact', async () => {
+    const text = vm.serialText();
     expect(text).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key volume/);
     let s = await bootState();
     expect(s.root).toBe(MAPPER);
@@ -170,11 +144,15 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     expect(s.journal).toMatch(/File System Check on \/dev\/mapper\/osencrypt/);
     expect(s.journal).not.toMatch(/File System Check on \/dev\/disk\/by-uuid/);
 
-    await resumeReencryption();
+    expect((await ext.boot()).code).toBe(0);
+    const done = parseStatus(await ext.waitDone(seqEnable, { timeoutMs: 1_500_000, everyMs: 3000 }));
+    expect(done.status, `${done.message}\n${await ext.logTail()}`).toBe('success');
+    expect(done.state?.os).toBe('Encrypted');
     s = await bootState();
     expect(s.reencrypting).toBe(false);
     expect(s.rawType).toBe(''); // ciphertext all the way
     expect(await markerHash()).toBe(markerSha);
+    expect((await vm.run(`cmp ${HEADER} ${HEADER}.backup && echo same`)).trim()).toBe('same');
   });
 
   it('hostonly dracut (as on RHEL), reboot: the mapper again, the marker intact', async () => {

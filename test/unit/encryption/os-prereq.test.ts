@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeDistro, type InitramfsTool } from '../../../src/encryption/distro.ts';
 import { classifyOsLayout } from '../../../src/encryption/os-layout.ts';
-import { checkOsPrereqs, NEW_BOOT_BYTES, OS_MEMORY_BYTES, type OsFacts } from '../../../src/encryption/os-prereq.ts';
+import { checkOsPrereqs, NEW_BOOT_BYTES, OS_MEMORY_BYTES, SPLIT_HEADROOM_BYTES, type OsFacts } from '../../../src/encryption/os-prereq.ts';
 import { parseOsRelease } from '../../../src/parsers/os-release.ts';
 import { parseFindmnt, parseLsblk } from '../../../src/parsers/lsblk.ts';
 
@@ -48,7 +48,9 @@ describe('checkOsPrereqs', () => {
     ['no dm_crypt', { dmCrypt: false }, 408, /dm_crypt/],
     ['key volume missing', { keyVolume: false }, 407, /BEK VOLUME/],
     ['/boot too full for the header and an initramfs', { bootFreeBytes: 90 * MiB }, 603, /\/boot .*90 MiB.*118 MiB.*header/],
-    ['root cannot give up a /boot', { distro: distro('debian-12'), layout: layout('debian-12'), rootShrinkableBytes: NEW_BOOT_BYTES - MiB }, 603, /1023 MiB.*1024 MiB.*split off/],
+    ['root cannot give up a /boot', { distro: distro('debian-12'), layout: layout('debian-12'), rootShrinkableBytes: NEW_BOOT_BYTES - MiB }, 603, /1023 MiB.*1536 MiB.*split off/],
+    ['root could give up a /boot but would be left full', { distro: distro('debian-12'), layout: layout('debian-12'), rootShrinkableBytes: NEW_BOOT_BYTES + SPLIT_HEADROOM_BYTES - MiB }, 603, /1535 MiB.*1536 MiB.*512 MiB left free until the restart/],
+    ['no /boot, no sfdisk nor resize2fs to split one', { distro: distro('debian-12'), layout: layout('debian-12'), splitToolsMissing: ['resize2fs', 'sfdisk'] }, 606, /needs resize2fs, sfdisk.*Install e2fsprogs and fdisk/],
     ['too little memory', { memAvailableBytes: OS_MEMORY_BYTES - MiB }, 409, /255 MiB.*256 MiB/],
   ])('%s: code %d, nothing else', (_n, over, code, message) => {
     const r = checkOsPrereqs(facts(over));

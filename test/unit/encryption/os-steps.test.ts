@@ -8,7 +8,7 @@ import { RestartPending, runSteps, Stopped, type Tools, type VolumeKeys, type Vo
 import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
 import { formatOsConf, type OsBoot, type OsBootConf } from '../../../src/system/os-boot.ts';
 
-interface World { headerUuid?: string; root: string; conf?: string; fstab: string; calls: string[] }
+interface World { headerUuid?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void }
 
 function progress(over: Partial<VolumeProgress> = {}, os: Partial<NonNullable<VolumeProgress['os']>> = {}): VolumeProgress {
   return {
@@ -28,7 +28,12 @@ function fake(w: World, signal = new AbortController().signal) {
     install: (_b: string, c: OsBootConf) => { w.calls.push('install'); w.conf = formatOsConf(c); },
     rebuild: rec('rebuild'),
     backupHeader: async () => { w.calls.push('backupHeader'); },
-    reboot: async () => { w.calls.push('reboot'); },
+    reboot: async () => { w.calls.push('reboot'); w.onReboot?.(); },
+    dropForcePartuuid: () => { w.calls.push('dropForcePartuuid'); return true; },
+    updateGrub: rec('updateGrub'),
+    bootMountedFrom: async (uuid: string) => { w.calls.push(`bootMountedFrom ${uuid}`); return w.bootFrom === uuid; },
+    espMountpoint: async () => '/boot/efi',
+    installGrub: async (o: { partition: string; efiDir?: string }) => { w.calls.push(`installGrub ${o.partition} ${o.efiDir}`); return ['i386-pc on /dev/vda']; },
   } as unknown as OsBoot;
   const tools = {
     cs: {
@@ -45,7 +50,7 @@ function fake(w: World, signal = new AbortController().signal) {
   } as unknown as Tools;
   const keys = {
     newPassphrase: () => Buffer.from('k'),
-    keyVault: { seal: async () => { w.calls.push('escrow'); return { secretUrl: 'https://v.vault.azure.net/secrets/s/1' }; }, unseal: async () => Buffer.from('k') },
+    keyVault: { seal: async () => { w.calls.push('escrow'); return { secretUrl: 'https://v.vault.azure.net/secrets/s/1', kekUrl: 'https://v.vault.azure.net/keys/kek/2', algorithm: 'RSA-OAEP-256' }; }, unseal: async () => Buffer.from('k') },
     bek: { seal: async () => { w.calls.push('bek'); return {}; }, unseal: async () => Buffer.from('k') },
   } as unknown as VolumeKeys;
   return { tools, keys, signal };
@@ -59,6 +64,7 @@ function volumeRun(p: VolumeProgress, f: ReturnType<typeof fake>): VolumeRun {
   return v;
 }
 
+const KV = { secret: 'https://v.vault.azure.net/secrets/s/1' };
 const upTo = (name: string) => OS_STEPS.slice(0, OS_STEPS.findIndex((s) => s.name === name) + 1);
 const FSTAB = 'LABEL=cloudimg-rootfs / ext4 discard,errors=remount-ro 0 1\nLABEL=BOOT /boot ext4 defaults 0 2\n';
 
@@ -75,18 +81,30 @@ describe('the OS disk steps', () => {
     expect(w.fstab).toBe('/dev/mapper/osencrypt / ext4 discard,errors=remount-ro 0 1\nLABEL=BOOT /boot ext4 defaults 0 2\n');
     expect(w.conf).toContain('ADE_DATA="PARTUUID=part-1"');
     expect(w.conf).toContain('ADE_HEADER="luks/osluksheader"');
-    expect(v.p.step).toBe('fstab');
+    // the network unlock in the initramfs reads the escrowed secret and unwraps it with the KEK
+    expect(w.conf).toContain('ADE_KV_SECRET="https://v.vault.azure.net/secrets/s/1"\nADE_KV_KEK="https://v.vault.azure.net/keys/kek/2"\nADE_KV_ALG="RSA-OAEP-256"\n');
+    expect(w.conf).not.toMatch(/ADE_MI_/);
+    expect(v.p.step).toBe('grubcfg');
   });
 
   it('after the restart (root on the mapping): nothing before it is done again, and it runs to the end', async () => {
     const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: FSTAB.replace('LABEL=cloudimg-rootfs', '/dev/mapper/osencrypt'), calls: [] };
     const p = progress({ step: 'fstab', secretUrl: 'https://v.vault.azure.net/secrets/s/1' });
     const f = fake(w);
-    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=boot-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName' });
+    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=boot-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV });
     const v = volumeRun(p, f);
     await runSteps(OS_STEPS, OS_STEPS, v);
     expect(w.calls).toEqual(['backupHeader', 'record']);
     expect(v.p.done).toBe(true);
+  });
+
+  it('systemd\'s SIGTERM while systemctl reboot is still returning: the worker stops at once, not after its wait', async () => {
+    const ac = new AbortController();
+    const w: World = { root: '/dev/vda1', fstab: FSTAB, calls: [], onReboot: () => ac.abort() };
+    const v = volumeRun(progress(), fake(w, ac.signal));
+    // the wait for the restart is 10 minutes: only a stop seen before it starts ends this within the test's timeout
+    await expect(runSteps(OS_STEPS, upTo('restart'), v)).rejects.toBeInstanceOf(Stopped);
+    expect(w.calls.at(-1)).toBe('reboot');
   });
 
   it('OSRestart Deferred: the worker stops at the restart with RestartPending and restarts nothing', async () => {
@@ -110,5 +128,52 @@ describe('the OS disk steps', () => {
     const v = volumeRun(progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'escrow' }), fake(foreign));
     await expect(runSteps(OS_STEPS, upTo('restart'), v)).rejects.toThrow(/holds LUKS UUID someone-else, not luks-os-1 .*refusing to touch it/);
     expect(foreign.calls).toEqual([]);
+  });
+});
+
+describe('the OS disk steps, no /boot: split off the root at the restart', () => {
+  const split = { rootBytes: 1_409_286_144, bootStartBytes: 1_543_503_872, bootBytes: 1_073_741_824, sectorSize: 512, bootPartUuid: 'bp-1', bootUuid: 'bu-1', rootFsUuid: 'fs-1' };
+  const NOBOOT = 'PARTUUID=part-1 / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\nPARTUUID=esp-1 /boot/efi vfat defaults 0 0\n';
+  const splitProgress = (over: Partial<VolumeProgress> = {}) => progress(over, { headerFs: 'UUID=bu-1', split });
+
+  it('fresh: the conf carries the plan, fstab gains /boot, grub.cfg is rewritten without an initramfs-less boot, then the restart', async () => {
+    const w: World = { root: '/dev/vda1', fstab: NOBOOT, calls: [] };
+    const ac = new AbortController();
+    const v = volumeRun(splitProgress(), fake(w, ac.signal));
+    const run = runSteps(OS_STEPS, upTo('restart'), v);
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort();
+    await expect(run).rejects.toBeInstanceOf(Stopped);
+    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'dropForcePartuuid', 'updateGrub', 'reboot']);
+    expect(w.fstab).toBe('/dev/mapper/osencrypt / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\nPARTUUID=esp-1 /boot/efi vfat defaults 0 0\n' +
+      "# /boot, split off the root by ade-linux: it holds the kernels and the encrypted root's LUKS2 header\nUUID=bu-1 /boot ext4 defaults 0 2\n");
+    for (const line of ['ADE_HEADER_FS="UUID=bu-1"', 'ADE_SPLIT_ROOT_BYTES="1409286144"', 'ADE_SPLIT_BOOT_START="3014656"', 'ADE_SPLIT_BOOT_SECTORS="2097152"',
+      'ADE_SPLIT_BOOT_PARTUUID="bp-1"', 'ADE_SPLIT_BOOT_UUID="bu-1"', 'ADE_SPLIT_ROOT_FS_UUID="fs-1"', 'ADE_SPLIT_SECTOR_SIZE="512"']) {
+      expect(w.conf).toContain(line);
+    }
+  });
+
+  it('after the restart: grub installed again for the new /boot, the conf without the plan, every initramfs rebuilt, then the rest; once', async () => {
+    const conf = (withSplit: boolean): OsBootConf => ({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV, ...(withSplit ? { split } : {}) });
+    const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: NOBOOT.replace('PARTUUID=part-1', '/dev/mapper/osencrypt') + 'UUID=bu-1 /boot ext4 defaults 0 2\n', calls: [], bootFrom: 'bu-1' };
+    w.conf = formatOsConf(conf(true));
+    const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
+    await runSteps(OS_STEPS, OS_STEPS, v);
+    expect(w.calls).toEqual(['bootMountedFrom bu-1', 'installGrub /dev/vda1 /boot/efi', 'updateGrub', 'install', 'rebuild', 'backupHeader', 'record']);
+    expect(w.conf).toBe(formatOsConf(conf(false)));
+    expect(w.conf).not.toMatch(/ADE_SPLIT/);
+    // a later run (the enable after a power cut) neither splits nor installs grub again
+    w.calls = [];
+    v.p = { ...v.p, done: false };
+    await runSteps(OS_STEPS, OS_STEPS, v);
+    expect(w.calls).toEqual(['backupHeader', 'record']);
+  });
+
+  it('after the restart, /boot not mounted from the split partition: 605, grub untouched', async () => {
+    const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: '/dev/mapper/osencrypt / ext4 defaults 0 1\nUUID=bu-1 /boot ext4 defaults 0 2\n', calls: [], bootFrom: 'other' };
+    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV, split });
+    const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
+    await expect(runSteps(OS_STEPS, OS_STEPS, v)).rejects.toMatchObject({ code: 605, message: expect.stringMatching(/not mounted from the partition split off the root \(UUID=bu-1\)/) });
+    expect(w.calls).toEqual(['bootMountedFrom bu-1']);
   });
 });

@@ -1,6 +1,7 @@
 // Per-volume rows of the status while a data operation runs (src/encryption/progress.ts).
 import { describe, expect, it } from 'vitest';
-import { progressReport, volumeRow } from '../../../src/encryption/progress.ts';
+import { osState, progressReport, volumeRow } from '../../../src/encryption/progress.ts';
+import { OS_STEPS } from '../../../src/encryption/os-steps.ts';
 import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
 
 const base: VolumeProgress = {
@@ -30,5 +31,17 @@ describe('volumeRow state', () => {
     expect(r.volumes?.map((v) => [v.mountpoint, v.state, v.percent])).toEqual([['/data1', 'EncryptionInProgress', 40], ['/data2', 'NotEncrypted', undefined]]);
     expect(r.data).toBe('EncryptionInProgress');
     expect(r.message).toBe('Encrypting data volume 1/2 (/data1): 40%.');
+  });
+});
+
+describe('osState: ADE\'s VMRestartPending from the last step before the restart until the restart', () => {
+  const os = (step: string): VolumeProgress => ({ ...base, action: 'os', mountpoint: '/', ...escrowed, step });
+  const at = (n: string) => OS_STEPS.findIndex((s) => s.name === n);
+  it.each(OS_STEPS.map((s) => s.name))('last step done: %s', (step) => {
+    const pending = at(step) >= at('fstab') && at(step) < at('restart');
+    expect(osState(os(step))).toBe(pending ? 'VMRestartPending' : 'EncryptionInProgress');
+  });
+  it('the restart pending is the state right after the last step before it', () => {
+    expect(osState(os(OS_STEPS[at('restart') - 1]!.name))).toBe('VMRestartPending');
   });
 });

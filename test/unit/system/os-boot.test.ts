@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatOsConf, PLUMBING, type OsBootConf } from '../../../src/system/os-boot.ts';
+import { formatOsConf, PLUMBING, withConfKeys, type OsBootConf } from '../../../src/system/os-boot.ts';
 
 const DIR = join(import.meta.dirname, '../../../initramfs');
 const CONF: OsBootConf = { name: 'osencrypt', data: 'PARTUUID=5b7ce3f1-b69c-4708-a723-6c617a1806c0', headerFs: 'UUID=96d8ac74-1ce5-4419-a199-56b7d22bdd96', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName' };
@@ -30,5 +30,48 @@ describe('boot plumbing', () => {
 
   it.each(['luks/$(reboot)', 'a"b', 'x`id`', 'a;b'])('a value that would not be inert in a shell file is refused: %s', (bad) => {
     expect(() => formatOsConf({ ...CONF, header: bad })).toThrow(/would not be safe in a shell file/);
+  });
+});
+
+// The network unlock's shell helpers (initramfs/initramfs-tools/scripts/ade-linux-functions), run on the host
+// with its own sed/tr/base64 as the initramfs runs them with the copies the hook puts in /usr/lib/ade-linux.
+describe('the initramfs network unlock helpers', () => {
+  const FUNCS = join(DIR, 'initramfs-tools/scripts/ade-linux-functions');
+  const sh = (script: string, input: string): Buffer =>
+    execFileSync('sh', ['-c', `ADE_BIN=/usr/bin; . "$1"; ${script}`, 'sh', FUNCS], { input });
+
+  it.each([
+    ['an IMDS token', 'access_token', '{"access_token":"eyJ0eXAi.eyJhdWQi.sig-_x","client_id":"c","expires_in":"86399","token_type":"Bearer"}', 'eyJ0eXAi.eyJhdWQi.sig-_x'],
+    ['a Key Vault secret, with tags after the value', 'value', '{"value":"c2VjcmV0","contentType":"BEK","id":"https://v.vault.azure.net/secrets/s/1","tags":{"DiskEncryptionKeyFileName":"LinuxPassPhraseFileName"}}', 'c2VjcmV0'],
+    ['spaces around the colon, an escaped slash', 'value', '{ "kid" : "k", "value" : "ab\\/cd+ef" }', 'ab/cd+ef'],
+    ['no such member', 'value', '{"error":{"code":"Forbidden"}}', ''],
+  ])('json_str: %s', (_, member, json, want) => {
+    expect(sh(`json_str ${member}`, json).toString()).toBe(want);
+  });
+
+  it.each([0, 1, 2, 3, 31, 32, 33, 64, 65])('b64url then base64 -d gives back %i bytes exactly (any padding)', (n) => {
+    const bytes = Buffer.from(Array.from({ length: n }, (_, i) => (i * 97 + 251) % 256));
+    expect(sh('b64url | base64 -d', bytes.toString('base64url'))).toEqual(bytes);
+  });
+});
+
+describe('withConfKeys: a KEK rotation moves the conf to the new secret', () => {
+  const base = formatOsConf({ ...CONF, kv: { secret: 'https://v.vault.azure.net/secrets/s/1', kek: 'https://v.vault.azure.net/keys/k/1', algorithm: 'RSA-OAEP' } });
+  it.each([
+    ['a new secret under a new KEK', { secret: 'https://v.vault.azure.net/secrets/s/2', kek: 'https://v.vault.azure.net/keys/k/2', algorithm: 'RSA-OAEP-256' }],
+    ['no KEK any more', { secret: 'https://v.vault.azure.net/secrets/s/3' }],
+  ])('%s: every other line kept, the conf as formatOsConf writes it', (_, kv) => {
+    const next = withConfKeys(base, kv);
+    expect(next.split('\n').filter((l) => !l.startsWith('ADE_KV_'))).toEqual(base.split('\n').filter((l) => !l.startsWith('ADE_KV_')));
+    expect(next).toBe(formatOsConf({ ...CONF, kv }));
+  });
+  it('the same keys: the same text (no rebuild)', () => {
+    expect(withConfKeys(base, { secret: 'https://v.vault.azure.net/secrets/s/1', kek: 'https://v.vault.azure.net/keys/k/1', algorithm: 'RSA-OAEP' })).toBe(base);
+  });
+  it('a conf from before the network unlock gains the lines', () => {
+    expect(withConfKeys(formatOsConf(CONF), { secret: 'https://v.vault.azure.net/secrets/s/1' })).toBe(formatOsConf({ ...CONF, kv: { secret: 'https://v.vault.azure.net/secrets/s/1' } }));
+  });
+  it('refuses an unsafe value', () => {
+    expect(() => withConfKeys(base, { secret: 'https://x/$(reboot)' })).toThrow(/would not be safe/);
   });
 });

@@ -1,0 +1,118 @@
+// The OS disk of an image without a /boot partition (Debian 12 and Ubuntu 22.04 on Azure: p14 BIOS boot, p15
+// ESP, ext4 root on p1 to the end of the disk), encrypted in place by the packaged extension as the guest agent
+// drives it. At the one restart the initramfs splits a 1 GiB /boot off the end of the root (e2fsck, resize2fs,
+// sfdisk, mke2fs with the UUID chosen before, a copy of /boot) and opens the root from its detached header;
+// after the boot the worker installs grub again for the new /boot, then encrypts online.
+//   BIOS, 2 GiB: power cuts during the split (in resize2fs, between the two partition-table edits, in the copy
+//   of /boot): every boot after a cut comes up by itself and the enable after it finishes, marker intact.
+//   UEFI, 1 GiB: no cut; then a restart that can only boot through the new /boot (the root is ciphertext), with
+//   the key volume detached: the initramfs opens the root with the key from Key Vault, over the network.
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { labLog, sha256, sleep, type Firmware } from '../../lab/vm.ts';
+import { enableSettings, isOver, parseStatus, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
+
+const MARKER = '/opt/marker';
+const files: Record<string, Buffer> = { 'big.bin': randomBytes(24 << 20), 'etc/app.conf': Buffer.from('must survive the split\n') };
+for (let i = 0; i < 8; i++) files[`many/f${i}.bin`] = randomBytes(100_000 + i * 7919);
+const expected = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, sha256(v)]));
+const OPENED = /ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key volume/;
+const SPLIT = /ade-linux: split a \/boot off the root: (\/dev\/vda\d+) \(UUID=([0-9a-f-]{36})\)/;
+const MiB = 1024 * 1024;
+
+const stops: Array<() => Promise<void>> = [];
+afterAll(async () => { await Promise.all(stops.map((s) => s())); });
+
+describe.each<[Firmware, number, boolean]>([['bios', 2048, true], ['uefi', 1024, false]])('OS disk without /boot, %s, %i MiB, power cuts in the split: %s', (firmware, memMiB, cuts) => {
+  it('enable OS → restart → /boot split off the root in the initramfs → up encrypted → grub again → Encrypted; marker intact; restarts unlock', async () => {
+    const g = await startOsGuest({ name: `os-noboot-${firmware}`, layout: 'noboot', firmware, memMiB });
+    stops.push(g.stop);
+    const { vm, ext } = g;
+    expect(await writeMarkerTree(vm, MARKER, files)).toEqual(expected);
+    const rootBytes = Number((await vm.run('lsblk -bndo SIZE /dev/vda1')).trim());
+    const fsUuid = (await vm.run('findmnt -no UUID /')).trim();
+    expect((await vm.run('findmnt -no SOURCE /boot || true')).trim()).toBe('');
+    expect((await ext.run('install')).code).toBe(0);
+
+    const seq = await ext.settings({ ...enableSettings(g.az), VolumeType: 'OS' });
+    let since = vm.serialText().length;
+    const rebooted = vm.waitGuestReboot(900_000);
+    const en = await ext.run('enable');
+    expect(en.code, en.stderr).toBe(0);
+    if (cuts) {
+      // Three boots cut short in the initramfs, each where the one before left the split: in resize2fs, between
+      // the two partition-table edits, in the copy of /boot. The fourth boot finishes it.
+      let boot: Promise<unknown> = rebooted;
+      const at: Array<[RegExp, number]> = [[/ade-linux: shrinking the root file system/, 400], [/ade-linux: adding the \/boot partition/, 0], [/ade-linux: copying \/boot from the root/, 300]];
+      for (const [when, delayMs] of at) {
+        // the restart (or start) under way: a cut is aimed at the new qemu, not the one that is exiting
+        for (let i = 0; !(vm.running && vm.serialText().includes('===== lab boot', since)) && i < 6000; i++) await sleep(100);
+        await vm.powerCut({ when, delayMs, since, timeoutMs: 900_000 });
+        await boot.catch((e: unknown) => labLog(`os-noboot: boot cut short: ${(e as Error).message.split('\n')[0]}`));
+        since = vm.serialText().length;
+        boot = vm.start();
+      }
+      await boot;
+    } else {
+      await rebooted;
+    }
+    // the status the worker left before it restarted the VM
+    const before = parseStatus((await ext.status(seq))!);
+    expect(before.state?.os, `${before.message}\n${await ext.logTail()}`).toBe('VMRestartPending');
+    const text = vm.serialText();
+    expect(text).toMatch(SPLIT);
+    expect(text).toMatch(OPENED);
+    const bootDev = SPLIT.exec(text)![1]!;
+    const bootUuid = SPLIT.exec(text)![2]!;
+    labLog(`os-noboot: /boot split off as ${bootDev} UUID=${bootUuid}`);
+    expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
+    expect((await vm.run('findmnt -no UUID /boot')).trim()).toBe(bootUuid);
+    expect(await vm.hashTree(MARKER)).toEqual(expected);
+    // the root partition gave up the last 1 GiB (aligned), which the new /boot has
+    const sizes = (await vm.run(`lsblk -bndo SIZE /dev/vda1 ${bootDev}`)).trim().split('\n').map(Number);
+    expect(sizes[0]! + sizes[1]!).toBe(rootBytes);
+    expect(sizes[1]).toBeGreaterThanOrEqual(1024 * MiB);
+    expect((await vm.run(`lsblk -no PARTTYPE ${bootDev}`)).trim()).toBe('bc13c2ff-59e6-4262-a352-b275fd6f7172');
+    expect(await vm.run(`ls /boot`)).toMatch(/vmlinuz-.*\n/);
+    expect(await vm.run("awk '$2 == \"/boot\" { print $1, $3 }' /etc/fstab")).toBe(`UUID=${bootUuid} ext4\n`);
+
+    // The agent's enable after the boot: grub again for the new /boot, then the online reencryption.
+    expect((await ext.boot()).code).toBe(0);
+    const done = await ext.waitDone(seq, { timeoutMs: 1_500_000, everyMs: 3000 });
+    const end = parseStatus(done);
+    expect(end.status, `${end.message}\n${await ext.logTail()}`).toBe('success');
+    expect(end.state?.os).toBe('Encrypted');
+    expect(isOver(done)).toBe(true);
+    expect(await vm.hashTree(MARKER)).toEqual(expected);
+    expect((await vm.exec('blkid -p -o value -s TYPE /dev/vda1')).stdout.trim()).toBe('');
+    // the file system on the mapping is the old root, shrunk to the partition
+    expect((await vm.run('findmnt -no UUID /')).trim()).toBe(fsUuid);
+    expect(Number((await vm.run('df -B1 --output=size / | tail -1')).trim())).toBeLessThanOrEqual(sizes[0]!);
+    // the split plan is gone from the conf and the initramfs: a later boot only opens the disk
+    expect(await vm.run('cat /etc/ade-linux/osencrypt.conf')).not.toMatch(/ADE_SPLIT/);
+    expect(await vm.run(`ls ${STATE_DIR}/volumes`)).toBe('osencrypt.json\n');
+    // grub.cfg on the new /boot names kernels on it (no /boot prefix: /boot is its own file system now)
+    expect(await vm.run('grep -m1 -E "^\\s*linux\\s" /boot/grub/grub.cfg')).toMatch(/^\s*linux\s+\/vmlinuz-/);
+    labLog(`os-noboot: extension log:\n${await ext.logTail(40)}`);
+
+    // A restart now: grub can only read /boot from the new partition (the root is ciphertext). On UEFI the key
+    // volume is gone too: the initramfs brings the network up and opens the root with the key from Key Vault.
+    since = vm.serialText().length;
+    if (firmware === 'bios') {
+      await vm.reboot();
+      expect(vm.serialText().slice(since)).toMatch(OPENED);
+    } else {
+      await vm.shutdown();
+      vm.detach('bek');
+      await vm.start();
+      const boot = vm.serialText().slice(since);
+      expect(boot).not.toMatch(OPENED);
+      expect(boot).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key from Key Vault/);
+      expect((await vm.exec("blkid -L 'BEK VOLUME'")).stdout.trim()).toBe('');
+    }
+    expect(vm.serialText().slice(since)).not.toMatch(/ade-linux: split/);
+    expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
+    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe(firmware);
+    expect(await vm.hashTree(MARKER)).toEqual(expected);
+  }, 3_600_000);
+});
