@@ -37,8 +37,8 @@ const SECTOR = 512;
 export const CLOUD_DISK = { sizeMiB: 2560, biosBoot: { start: 1, size: 3 }, esp: { start: 4, size: 124 }, boot: { start: 128, size: 512 } };
 /**
  * The disk's size per layout: without /boot the root must be able to give up the 1 GiB /boot the extension
- * splits off it (the lab's root holds about 1.3 GiB), so that disk is 1 GiB larger and its root, once split,
- * is as large as the other layout's.
+ * splits off it (the lab's root holds about 1 GiB of files, and resize2fs cannot shrink it below about
+ * 1.4 GiB), so that disk is 1 GiB larger and its root, once split, is as large as the other layout's.
  */
 const diskMiB = (layout: CloudLayout): number => CLOUD_DISK.sizeMiB + (layout === 'noboot' ? 1024 : 0);
 

@@ -20,6 +20,7 @@ export const PLUMBING: Record<InitramfsBuilder, ReadonlyArray<{ from: string; to
     { from: 'initramfs-tools/scripts/local-top/ade-linux', to: 'etc/initramfs-tools/scripts/local-top/ade-linux' },
     // mkinitramfs copies /etc/initramfs-tools/scripts/ whole: the helpers reach /scripts/ beside local-top.
     { from: 'initramfs-tools/scripts/ade-linux-functions', to: 'etc/initramfs-tools/scripts/ade-linux-functions' },
+    { from: 'initramfs-tools/conf.d/ade-linux', to: 'etc/initramfs-tools/conf.d/ade-linux' },
   ],
   dracut: ['module-setup.sh', 'parse-ade-linux.sh', 'ade-linux-open.sh', 'ade-linux-generator.sh']
     .map((f) => ({ from: `dracut/90ade-linux/${f}`, to: `usr/lib/dracut/modules.d/90ade-linux/${f}` })),
