@@ -3,10 +3,12 @@
 // drives it. At the one restart the initramfs splits a 1 GiB /boot off the end of the root (e2fsck, resize2fs,
 // sfdisk, mke2fs with the UUID chosen before, a copy of /boot) and opens the root from its detached header;
 // after the boot the worker installs grub again for the new /boot, then encrypts online.
-//   BIOS, 2 GiB: power cuts during the split (in resize2fs, between the two partition-table edits, in the copy
-//   of /boot): every boot after a cut comes up by itself and the enable after it finishes, marker intact.
-//   UEFI, 1 GiB: no cut; then a restart that can only boot through the new /boot (the root is ciphertext), with
-//   the key volume detached: the initramfs opens the root with the key from Key Vault, over the network.
+//   One guest (CI's time budget: both firmwares run the separate-/boot path in os-disk, and the hybrid disk's
+//   grub is installed for BIOS and UEFI alike), UEFI with 1 GiB of memory: power cuts during the split (in
+//   resize2fs, between the two partition-table edits, in the copy of /boot), every boot after a cut comes up by
+//   itself and the enable after it finishes, marker intact; then a restart that can only boot through the new
+//   /boot (the root is ciphertext), with the key volume detached: the initramfs opens the root with the key
+//   from Key Vault, over the network. (ADE_LAB_NOBOOT_BIOS=1 runs the same on SeaBIOS with 2 GiB as well.)
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labLog, sha256, sleep, type Firmware } from '../../lab/vm.ts';
@@ -23,7 +25,8 @@ const MiB = 1024 * 1024;
 const stops: Array<() => Promise<void>> = [];
 afterAll(async () => { await Promise.all(stops.map((s) => s())); });
 
-describe.each<[Firmware, number, boolean]>([['bios', 2048, true], ['uefi', 1024, false]])('OS disk without /boot, %s, %i MiB, power cuts in the split: %s', (firmware, memMiB, cuts) => {
+const VARIANTS: Array<[Firmware, number, boolean]> = [['uefi', 1024, true], ...(process.env['ADE_LAB_NOBOOT_BIOS'] === '1' ? [['bios', 2048, true] as [Firmware, number, boolean]] : [])];
+describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s, %i MiB, power cuts in the split: %s', (firmware, memMiB, cuts) => {
   it('enable OS → restart → /boot split off the root in the initramfs → up encrypted → grub again → Encrypted; marker intact; restarts unlock', async () => {
     const g = await startOsGuest({ name: `os-noboot-${firmware}`, layout: 'noboot', firmware, memMiB });
     stops.push(g.stop);
