@@ -116,8 +116,7 @@ function osFacts(run: Runner, root: string) {
     },
     /** The partition table of the disk holding `partition` (/dev/vda1 → /dev/vda): where a /boot is split from. */
     async partitionTable(partition: string): Promise<{ disk: string; table: PartitionTable }> {
-      const disk = await diskOf(run, partition);
-      return { disk, table: parseSfdiskJson(await must(run, 'sfdisk', ['--json', disk], { name: 'sfdisk --json' })) };
+      return tableOf(run, partition);
     },
     /** The tools the initramfs needs to split a /boot off the root, and grub-install after it; the missing ones. */
     splitToolsMissing(): string[] {
@@ -212,8 +211,7 @@ function grub(run: Runner, root: string) {
      */
     async installGrub(o: { partition: string; efiDir?: string }): Promise<string[]> {
       const done: string[] = [];
-      const disk = await diskOf(run, o.partition);
-      const table = parseSfdiskJson(await must(run, 'sfdisk', ['--json', disk], { name: 'sfdisk --json' }));
+      const { disk, table } = await tableOf(run, o.partition);
       const biosBoot = table.partitions.some((p) => p.type.toUpperCase() === BIOS_BOOT_TYPE);
       if (biosBoot && existsSync(join(root, 'usr/lib/grub/i386-pc'))) {
         await must(run, 'grub-install', ['--target=i386-pc', disk], { name: 'grub-install --target=i386-pc' });
@@ -243,6 +241,12 @@ async function diskOf(run: Runner, partition: string): Promise<string> {
   const pk = (await must(run, 'lsblk', ['-ndo', 'PKNAME', partition], { name: 'lsblk' })).trim();
   if (!/^[A-Za-z0-9_-]+$/.test(pk)) throw new Error(`lsblk names no disk for ${partition}`);
   return `/dev/${pk}`;
+}
+
+/** The partition table of the disk holding `partition`, as `sfdisk --json` prints it. */
+async function tableOf(run: Runner, partition: string): Promise<{ disk: string; table: PartitionTable }> {
+  const disk = await diskOf(run, partition);
+  return { disk, table: parseSfdiskJson(await must(run, 'sfdisk', ['--json', disk], { name: 'sfdisk --json' })) };
 }
 
 export function osBoot(run: Runner, o: { root?: string; scriptsDir: string; netEnv?: Readonly<Record<string, string>> }) {
