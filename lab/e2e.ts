@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startFakeAzure, type FakeAzure } from './fakes/azure.ts';
+import { rsaUnwrap } from './fakes/vault.ts';
 import { packageZip, EXTENSION_NAME, VERSION } from './package.ts';
 import { bootVm, installAgent, labLog, sleep, type GuestFwd, type Vm, type VmOptions } from './vm.ts';
 
@@ -98,6 +99,19 @@ export function enableSettings(az: GuestAzure, operation: 'EnableEncryption' | '
     KeyEncryptionKeyURL: az.kek.url, KekVaultResourceId: VAULT_RESOURCE_ID, KeyEncryptionAlgorithm: alg,
     SequenceVersion: randomUUID(),
   };
+}
+
+/**
+ * The OS disk's recovery passphrase, as its owner would read it: the secret the guest's initramfs conf names,
+ * from the fake vault, unwrapped with the lab's KEK when it is wrapped (the algorithm from its tags).
+ */
+export async function recoveryPassphrase(az: GuestAzure, vm: Vm): Promise<{ secretUrl: string; passphrase: string }> {
+  const secretUrl = (await vm.run('. /etc/ade-linux/osencrypt.conf; echo "$ADE_RECOVERY_SECRET"')).trim();
+  const s = az.fake.vault.secret(secretUrl);
+  if (!s) throw new Error(`the fake vault holds no secret ${secretUrl || '(the conf names none)'}`);
+  const alg = s.tags['DiskEncryptionKeyEncryptionAlgorithm'];
+  const bytes = alg ? rsaUnwrap(az.kek.privateKey, alg, Buffer.from(s.value, 'base64url')) : Buffer.from(s.value, 'base64');
+  return { secretUrl, passphrase: bytes.toString('utf8') };
 }
 
 export function disableSettings(): Record<string, string> {

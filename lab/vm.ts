@@ -11,7 +11,7 @@
 // Networking: none (-nic none) unless `guestfwd` rules are given; then QEMU user networking with
 // restrict=on, so the only packets that leave the guest reach the listed 127.0.0.1 ports, each guest
 // connection as its own host connection.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -459,7 +459,13 @@ export class Vm {
     this.serial += header;
     const t0 = Date.now();
     // A small sh wrapper owns qemu: when our stdin closes (this process exits or dies), it SIGKILLs qemu.
-    const wrapper = 'exec 3<&0; "$@" </dev/null 3<&- & q=$!; echo "LAB_QEMU_PID $q" >&2; ' +
+    // qemu's stdin (the serial port's input) is a FIFO, opened read-write so neither side waits for the
+    // other: typeSerial() writes to it what a person would type at the serial console.
+    const serialIn = this.serialInPath();
+    fs.rmSync(serialIn, { force: true });
+    const mk = spawnSync('mkfifo', ['-m', '600', serialIn]);
+    if (mk.status !== 0) throw new Error(`mkfifo ${serialIn}: ${String(mk.stderr)}`);
+    const wrapper = `exec 3<&0; "$@" 0<>'${serialIn.replace(/'/g, `'\\''`)}' 3<&- & q=$!; echo "LAB_QEMU_PID $q" >&2; ` +
       '( while read -r _; do :; done; kill -9 $q 2>/dev/null ) <&3 & w=$!; exec 3<&-; wait $q; rc=$?; kill $w 2>/dev/null; exit $rc';
     const child = spawn('sh', ['-c', wrapper, 'sh', 'qemu-system-x86_64', ...this.qemuArgs(sockPath)], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
@@ -663,6 +669,19 @@ export class Vm {
 
   /** The serial console output of this VM (all boots, with a header line per boot). */
   serialText(): string { return this.serial; }
+
+  private serialInPath(): string { return path.join(this.dir, 'serial.in'); }
+
+  /**
+   * Types `text` at the serial console (ttyS0's input), as a person at Azure's serial console would. Wait for
+   * the prompt first: a program that turns echo off flushes what was typed before it asked.
+   */
+  typeSerial(text: string): void {
+    if (!this.running) throw new Error('typeSerial: the VM is not running');
+    // O_NONBLOCK: fails at once (ENXIO) instead of blocking the event loop when qemu holds no read end
+    const fd = fs.openSync(this.serialInPath(), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    try { fs.writeSync(fd, text); } finally { fs.closeSync(fd); }
+  }
 
   /** Waits until the serial output written after `since` (default: now) matches. */
   waitSerial(match: RegExp | ((text: string) => boolean), opts: { timeoutMs?: number; since?: number } = {}): Promise<void> {

@@ -4,7 +4,7 @@ import type { Tools, VolumeKeys } from '../encryption/steps.ts';
 import type { VolumeRecord } from '../encryption/volume-journal.ts';
 import type { Logger } from '../shared/log.ts';
 import type { EncryptionSettings } from '../shared/types.ts';
-import { bekVolumeProtector, keyVaultProtector, newPassphrase, type KeysDeps } from '../keys/index.ts';
+import { bekVolumeProtector, keyVaultProtector, newPassphrase, newRecoveryPassphrase, type KeysDeps } from '../keys/index.ts';
 import type { KeyVolume } from '../system/bek-volume.ts';
 import { readBlockSnapshot } from '../system/blockdev.ts';
 import { cryptsetup } from '../system/cryptsetup.ts';
@@ -39,6 +39,7 @@ export interface KeysWiring {
 export function volumeKeys(w: KeysWiring): VolumeKeys {
   return {
     newPassphrase: () => newPassphrase(w.settings, w.log),
+    newRecoveryPassphrase: () => newRecoveryPassphrase(w.log),
     keyVault: keyVaultProtector({ settings: w.settings, machineName: w.machineName, log: w.log, ...(w.deps ? { deps: w.deps } : {}) }),
     bek: bekVolumeProtector(w.keyVolume, w.log),
   };

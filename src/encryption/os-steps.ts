@@ -17,6 +17,8 @@ export const OS_MAPPER = 'osencrypt';
 export const OS_KEY_FILE = 'LinuxPassPhraseFileName';
 /** cryptsetup's hotzone is bounded by this (and by a quarter of RAM): memory stays flat whatever the disk's size. */
 export const OS_HOTZONE = '32M';
+/** The recovery passphrase's name in its secret's DiskEncryptionKeyFileName tag (never a file on the key volume). */
+export const OS_RECOVERY_FILE = 'LinuxRecoveryPassphrase';
 /** How long the worker waits for the restart it asked for before it calls it a failure. */
 const RESTART_WAIT_MS = 10 * 60_000;
 
@@ -32,7 +34,7 @@ export function bootConf(v: VolumeRun): OsBootConf {
     header: d.header.replace(/^\/boot\//, ''), keyLabel: BEK_LABEL, keyFile: v.p.fileName,
     // Once the split /boot is in use, the initramfs must never try to split again: the conf drops the plan.
     ...(d.split && !passed('bootloader', v) ? { split: d.split } : {}),
-    ...(v.p.secretUrl ? { kv: { secret: v.p.secretUrl, ...(v.p.kekUrl ? { kek: v.p.kekUrl } : {}), ...(v.p.algorithm ? { algorithm: v.p.algorithm } : {}) } } : {}),
+    ...(v.p.secretUrl ? { kv: { secret: v.p.secretUrl, ...(v.p.kekUrl ? { kek: v.p.kekUrl } : {}), ...(v.p.algorithm ? { algorithm: v.p.algorithm } : {}), ...(d.recovery ? { recovery: d.recovery.secretUrl } : {}) } } : {}),
     ...(d.identity ? { identity: d.identity } : {}),
   };
 }
@@ -41,6 +43,43 @@ export function bootConf(v: VolumeRun): OsBootConf {
 async function onMapper(v: VolumeRun): Promise<boolean> {
   return (await v.tools.mnt.sourceAt('/')) === mapperPath(v.p);
 }
+
+/**
+ * The recovery passphrase, escrowed like the key (wrapped by the KEK when there is one) before the disk is
+ * touched, so the conf the initramfs gets can name its secret. Its keyslot comes after the reencryption.
+ */
+const recoveryStep: Step = {
+  name: 'recovery',
+  async run(v) {
+    const { d } = details(v);
+    if (d.recovery) return;
+    const passphrase = v.keys.newRecoveryPassphrase();
+    try {
+      const r = await v.keys.keyVault.seal({ volume: { id: `${v.p.luksUuid}/recovery`, fileName: OS_RECOVERY_FILE }, passphrase });
+      v.save({ os: { ...d, recovery: { secretUrl: r.secretUrl, ...(r.kekUrl ? { kekUrl: r.kekUrl } : {}), ...(r.algorithm ? { algorithm: r.algorithm } : {}) } } });
+      v.log.info(`Recovery passphrase of ${v.device} escrowed as ${r.secretUrl}: typed at the serial console when no other protector opens the disk`);
+    } finally {
+      passphrase.fill(0);
+    }
+  },
+};
+
+/** The recovery passphrase's keyslot, once cryptsetup allows keyslot changes again (the reencryption is over). */
+const recoveryKeyStep: Step = {
+  name: 'recoverykey',
+  async run(v) {
+    const { d } = details(v);
+    if (!d.recovery) return;
+    const passphrase = await v.keys.keyVault.unseal({ kind: 'keyvault', secretUrl: d.recovery.secretUrl });
+    try {
+      if (await v.tools.cs.testKey(v.device, passphrase, { header: d.header })) return;
+      await v.tools.cs.addKey(d.header, await needKey(v), passphrase);
+      v.log.info(`${v.device}: the recovery passphrase opens the disk too (a keyslot of its own)`);
+    } finally {
+      passphrase.fill(0);
+    }
+  },
+};
 
 const headerStep: Step = {
   name: 'header',
@@ -152,6 +191,7 @@ const restartStep: Step = {
 
 export const OS_STEPS: readonly Step[] = [
   escrowStep,
+  recoveryStep,
   headerStep,
   plumbingStep,
   fstabStep,
@@ -162,6 +202,7 @@ export const OS_STEPS: readonly Step[] = [
     name: 'reencrypt',
     run: (v) => resumeReencrypt(v, details(v).d.header, { header: details(v).d.header, activeName: v.p.mapperName, resilience: 'checksum', hotzoneSize: OS_HOTZONE }),
   },
+  recoveryKeyStep,
   { name: 'backup', run: (v) => details(v).os.backupHeader(details(v).d.header, details(v).d.backup) },
   { name: 'record', async run(v) { writeRecord(v, 'encrypted'); } },
 ];

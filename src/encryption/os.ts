@@ -139,7 +139,7 @@ function imdsIdentity(id: Identity): OsBootConf['identity'] {
 export async function refreshOsKeys(tools: Pick<DataDeps['tools'], 'os' | 'records'>, log: DataDeps['log']): Promise<void> {
   const r = tools.records.list().find((x) => x.action === 'os' && x.state === 'encrypted' && x.secretUrl && x.os);
   if (!tools.os || !r?.os) return;
-  const kv = { secret: r.secretUrl!, ...(r.kekUrl ? { kek: r.kekUrl } : {}), ...(r.algorithm ? { algorithm: r.algorithm } : {}) };
+  const kv = { secret: r.secretUrl!, ...(r.kekUrl ? { kek: r.kekUrl } : {}), ...(r.algorithm ? { algorithm: r.algorithm } : {}), ...(r.os.recovery ? { recovery: r.os.recovery.secretUrl } : {}) };
   if (!tools.os.setConfKeys(kv)) return;
   log.info(`the initramfs now reads the OS volume's key from ${r.secretUrl}: rebuilding it with ${r.os.builder}`);
   await tools.os.rebuild(r.os.builder);

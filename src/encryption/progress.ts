@@ -6,7 +6,7 @@ import type { VolumeProgress } from './volume-journal.ts';
 const IN_PROGRESS: Record<VolumeProgress['action'], string> = { inplace: 'EncryptionInProgress', format: 'EncryptionInProgress', decrypt: 'DecryptionInProgress', os: 'EncryptionInProgress' };
 const DONE: Record<VolumeProgress['action'], string> = { inplace: 'Encrypted', format: 'Encrypted', decrypt: 'NotEncrypted', os: 'Encrypted' };
 /** The OS disk's steps before the restart (ADE's VMRestartPending once its boot plumbing is in place). */
-const OS_BEFORE_RESTART = ['', 'escrow', 'header', 'plumbing'];
+const OS_BEFORE_RESTART = ['', 'escrow', 'recovery', 'header', 'plumbing'];
 /** Everything for the restart is in place, the restart itself not passed yet. */
 const OS_RESTART_PENDING = ['fstab', 'grubcfg'];
 

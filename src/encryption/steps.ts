@@ -32,6 +32,8 @@ export interface Tools {
 /** Where volume keys come from and are kept: a new passphrase, sealed by Key Vault (escrow) and the key volume. */
 export interface VolumeKeys extends VolumeProtectors {
   newPassphrase(): Buffer;
+  /** The OS disk's typed last resort (digits in groups: src/keys/passphrase.ts). */
+  newRecoveryPassphrase(): Buffer;
 }
 
 export interface VolumeRun {

@@ -26,6 +26,12 @@ export interface OsVolumeDetails {
   split?: OsSplit;
   /** A user-assigned managed identity: how the initramfs asks IMDS for its token. */
   identity?: OsBootConf['identity'];
+  /**
+   * The recovery passphrase's secret (escrowed before the disk is touched, wrapped like the key) and the KEK
+   * that wraps it. Its keyslot is added once the reencryption is over: cryptsetup refuses keyslot changes
+   * while one is under way.
+   */
+  recovery?: { secretUrl: string; kekUrl?: string; algorithm?: string };
 }
 
 export interface VolumeProgress {

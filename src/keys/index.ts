@@ -7,7 +7,7 @@ export { cloudForVault, type Cloud } from './cloud.ts';
 export { createCredential, describeIdentity, AGENT_LIB_DIR } from './credentials.ts';
 export { realClients, type VaultClientFactory } from './clients.ts';
 export { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
-export { generatePassphrase, newPassphrase } from './passphrase.ts';
+export { generatePassphrase, generateRecoveryPassphrase, newPassphrase, newRecoveryPassphrase } from './passphrase.ts';
 export * from './tags.ts';
 export { rotateKek } from './rotate.ts';
 export type { KeyRecord, RotateArgs, RotatedRecord } from './rotate.ts';

@@ -140,8 +140,27 @@ function change(run: Runner) {
   };
 }
 
+/** Keyslots beside the key's: the OS disk's recovery passphrase. */
+function keyslots(run: Runner) {
+  return {
+    /**
+     * A keyslot for the typed `passphrase` (no newline in it), opened by `key`. Both go on stdin: the key as
+     * exactly its length in bytes (--keyfile-size), then the passphrase up to the newline, which is how
+     * cryptsetup reads a new passphrase from a stdin that is not a terminal. Not while a reencryption is under
+     * way: cryptsetup refuses every keyslot change then.
+     */
+    addKey(deviceOrHeader: string, key: Buffer, passphrase: Buffer): Promise<string> {
+      if (passphrase.includes(0x0a)) throw new Error('a typed passphrase cannot hold a newline');
+      const input = Buffer.concat([key, passphrase, Buffer.from('\n')]);
+      return mustRun(run, 'cryptsetup', ['luksAddKey', ...osPbkdf(), '--key-file', '-', '--keyfile-size', String(key.length), '--batch-mode', deviceOrHeader],
+        { name: 'cryptsetup luksAddKey', input })
+        .finally(() => input.fill(0));
+    },
+  };
+}
+
 export function cryptsetup(run: Runner) {
-  return { ...inspect(run), ...change(run) };
+  return { ...inspect(run), ...change(run), ...keyslots(run) };
 }
 
 export type Cryptsetup = ReturnType<typeof cryptsetup>;

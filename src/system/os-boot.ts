@@ -22,8 +22,10 @@ export const PLUMBING: Record<InitramfsBuilder, ReadonlyArray<{ from: string; to
     { from: 'initramfs-tools/scripts/ade-linux-functions', to: 'etc/initramfs-tools/scripts/ade-linux-functions' },
     { from: 'initramfs-tools/conf.d/ade-linux', to: 'etc/initramfs-tools/conf.d/ade-linux' },
   ],
-  dracut: ['module-setup.sh', 'parse-ade-linux.sh', 'ade-linux-open.sh', 'ade-linux-generator.sh']
+  dracut: [...['module-setup.sh', 'parse-ade-linux.sh', 'ade-linux-open.sh', 'ade-linux-generator.sh']
     .map((f) => ({ from: `dracut/90ade-linux/${f}`, to: `usr/lib/dracut/modules.d/90ade-linux/${f}` })),
+  // one copy of the shell helpers for both builders
+  { from: 'initramfs-tools/scripts/ade-linux-functions', to: 'usr/lib/dracut/modules.d/90ade-linux/ade-linux-functions' }],
 };
 export const OS_CONF = 'etc/ade-linux/osencrypt.conf';
 /** How the worker reached Azure (proxy, CA, IMDS endpoint): the initramfs's network unlock goes the same way. */
@@ -43,7 +45,7 @@ export interface OsBootConf {
   /** No /boot yet: the initramfs splits one off the root first (src/encryption/os-split.ts). */
   split?: OsSplit;
   /** The escrowed key, for the network unlock in the initramfs: secret URL, and the KEK that wraps it. */
-  kv?: { secret: string; kek?: string; algorithm?: string };
+  kv?: { secret: string; kek?: string; algorithm?: string; recovery?: string };
   /** A user-assigned identity, as IMDS's query parameter (client_id, object_id, msi_res_id) and its value. */
   identity?: { param: 'client_id' | 'object_id' | 'msi_res_id'; value: string };
 }
@@ -76,17 +78,20 @@ export function formatOsConf(c: OsBootConf): string {
       ['ADE_SPLIT_BOOT_START', String(sp.bootStartBytes / sp.sectorSize)], ['ADE_SPLIT_BOOT_SECTORS', String(sp.bootBytes / sp.sectorSize)],
       ['ADE_SPLIT_BOOT_PARTUUID', sp.bootPartUuid], ['ADE_SPLIT_BOOT_UUID', sp.bootUuid], ['ADE_SPLIT_ROOT_FS_UUID', sp.rootFsUuid]);
   }
-  if (c.kv) pairs.push(['ADE_KV_SECRET', c.kv.secret], ['ADE_KV_KEK', c.kv.kek ?? ''], ['ADE_KV_ALG', c.kv.algorithm ?? '']);
+  if (c.kv) pairs.push(...kvPairs(c.kv));
   if (c.identity) pairs.push(['ADE_MI_PARAM', c.identity.param], ['ADE_MI_VALUE', c.identity.value]);
   for (const [k, v] of pairs) if (!SAFE_VALUE.test(v)) throw new Error(`${k}="${v}" would not be safe in a shell file`);
   return `# written by ade-linux: how the initramfs opens the encrypted OS disk\n${pairs.map(([k, v]) => `${k}="${v}"`).join('\n')}\n`;
 }
 
-/** The conf with its Key Vault lines (ADE_KV_*) set to `kv`, every other line as it was. */
+const kvPairs = (kv: NonNullable<OsBootConf['kv']>): Array<[string, string]> =>
+  [['ADE_KV_SECRET', kv.secret], ['ADE_KV_KEK', kv.kek ?? ''], ['ADE_KV_ALG', kv.algorithm ?? ''], ...(kv.recovery ? [['ADE_RECOVERY_SECRET', kv.recovery] as [string, string]] : [])];
+
+/** The conf with its Key Vault lines (ADE_KV_*, ADE_RECOVERY_SECRET) set to `kv`, every other line as it was. */
 export function withConfKeys(text: string, kv: NonNullable<OsBootConf['kv']>): string {
-  const want: Array<[string, string]> = [['ADE_KV_SECRET', kv.secret], ['ADE_KV_KEK', kv.kek ?? ''], ['ADE_KV_ALG', kv.algorithm ?? '']];
+  const want = kvPairs(kv);
   for (const [k, v] of want) if (!SAFE_VALUE.test(v)) throw new Error(`${k}="${v}" would not be safe in a shell file`);
-  const kept = text.split('\n').filter((l) => l !== '' && !/^ADE_KV_(SECRET|KEK|ALG)=/.test(l));
+  const kept = text.split('\n').filter((l) => l !== '' && !/^ADE_(KV_SECRET|KV_KEK|KV_ALG|RECOVERY_SECRET)=/.test(l));
   return `${[...kept, ...want.map(([k, v]) => `${k}="${v}"`)].join('\n')}\n`;
 }
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootVm, FAST_PBKDF, readVfatFile, sha256, type FileTree, type Vm } from '../../lab/vm.ts';
+import { bootVm, FAST_PBKDF, readVfatFile, sha256, sleep, type FileTree, type Vm } from '../../lab/vm.ts';
 
 const passphrase = randomBytes(48).toString('base64');
 const files: FileTree = { 'a.bin': randomBytes(2 << 20), 'dir/b.txt': 'hello from the host\n', 'dir/sub/c.bin': randomBytes(300_000) };
@@ -144,5 +144,15 @@ describe('minimal guest', () => {
   it('forwards every guest connection, not only the first', async () => {
     const out = await vm.run(`for i in 1 2 3 4; do printf 'GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' | timeout 10 busybox nc 10.0.2.100 80 | grep -c '${body}'; done`, { timeoutMs: 120_000 });
     expect(out).toBe('1\n1\n1\n1\n');
+  });
+
+  it('what the host types at the serial console reaches a reader of ttyS0 in the guest', async () => {
+    const typed = `typed-${randomBytes(4).toString('hex')}`;
+    await vm.run('stty -F /dev/ttyS0 -echo icanon; (timeout 60 head -n 1 /dev/ttyS0 > /tmp/typed) > /dev/null 2>&1 & echo started');
+    for (let i = 0; i < 50 && !(await vm.exec('pidof head')).stdout.trim(); i++) await sleep(100);
+    vm.typeSerial(`${typed}\n`);
+    let got = '';
+    for (let i = 0; i < 100 && !got; i++) { got = (await vm.exec('cat /tmp/typed 2>/dev/null')).stdout; if (!got) await sleep(100); }
+    expect(got).toBe(`${typed}\n`);
   });
 });

@@ -4,19 +4,22 @@
 // hook and restarts the VM itself → the initramfs opens the root as /dev/mapper/osencrypt → the agent's
 // enable after the boot resumes the worker, which encrypts online to Encrypted. A marker tree on the root is
 // byte-identical throughout, and later boots unlock by themselves. The UEFI guest has 1 GiB of memory: nothing
-// of the root is copied into RAM, and cryptsetup's hotzone is bounded. On the BIOS guest a new kernel package
+// of the root is copied into RAM, and cryptsetup's hotzone is bounded; it is enabled with VolumeType All and a
+// mounted data disk, which is encrypted after the OS disk and unlocked at the later boot. On the BIOS guest a new kernel package
 // is then installed and booted: its initramfs, rebuilt by the package, still opens the disk.
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { labLog, sha256, type Firmware, type Vm } from '../../lab/vm.ts';
 import { hostDeb } from '../../lab/debs.ts';
-import { enableSettings, isOver, parseStatus, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
+import { enableSettings, isOver, mountDataDisks, parseStatus, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
 
 const MARKER = '/opt/marker';
 const files: Record<string, Buffer> = { 'big.bin': randomBytes(24 << 20), 'etc/app.conf': Buffer.from('must survive the restart\n') };
 for (let i = 0; i < 8; i++) files[`many/f${i}.bin`] = randomBytes(100_000 + i * 7919);
 const expected = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, sha256(v)]));
+const dataFiles: Record<string, Buffer> = { 'data.bin': randomBytes(8 << 20), 'notes.txt': Buffer.from('a data volume beside the OS disk\n') };
+const dataExpected = Object.fromEntries(Object.entries(dataFiles).map(([k, v]) => [k, sha256(v)]));
 
 const OPENED = /ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key volume/;
 /** What the boot needs from a kernel: dm-crypt, the virtio disk, the root's and /boot's ext4, the key volume's vfat. */
@@ -30,13 +33,19 @@ afterAll(async () => { await Promise.all(stops.map((s) => s())); });
 
 describe.each<[Firmware, number]>([['bios', 2048], ['uefi', 1024]])('OS disk, /boot on its own partition, %s, %i MiB of memory', (firmware, memMiB) => {
   it('enable OS → the VM restarts itself → up on the encrypted root → Encrypted, marker intact, later boots unlock unaided', async () => {
-    const g = await startOsGuest({ name: `os-boot-${firmware}`, layout: 'boot', firmware, memMiB });
+    // UEFI: VolumeType All, with a data disk beside the OS disk: the OS disk first (its restart), then the data.
+    const all = firmware === 'uefi';
+    const g = await startOsGuest({
+      name: `os-boot-${firmware}`, layout: 'boot', firmware, memMiB,
+      disks: [{ name: 'bek', kind: 'vfat', sizeMiB: 16, label: 'BEK VOLUME' }, ...(all ? [{ name: 'data', kind: 'ext4' as const, sizeMiB: 96, files: dataFiles }] : [])],
+    });
     stops.push(g.stop);
     const { vm, ext } = g;
     expect(await writeMarkerTree(vm, MARKER, files)).toEqual(expected);
+    if (all) await mountDataDisks(vm, [{ disk: 'data', mountpoint: '/data' }]);
     expect((await ext.run('install')).code).toBe(0);
 
-    const seq = await ext.settings({ ...enableSettings(g.az), VolumeType: 'OS' });
+    const seq = await ext.settings({ ...enableSettings(g.az), VolumeType: all ? 'All' : 'OS' });
     const rebooted = vm.waitGuestReboot(900_000);
     const en = await ext.run('enable');
     expect(en.code, en.stderr).toBe(0);
@@ -59,6 +68,12 @@ describe.each<[Firmware, number]>([['bios', 2048], ['uefi', 1024]])('OS disk, /b
     expect(end.state?.os).toBe('Encrypted');
     expect(end.volumes?.find((v) => v.mountpoint === '/')?.state).toBe('Encrypted');
     expect(isOver(done)).toBe(true);
+    if (all) {
+      expect(end.state?.data, end.message).toBe('Encrypted');
+      expect(end.volumes?.find((v) => v.mountpoint === '/data')?.state).toBe('Encrypted');
+      expect((await vm.run('findmnt -no SOURCE /data')).trim()).toMatch(/^\/dev\/mapper\//);
+      expect(await vm.hashTree('/data')).toMatchObject(dataExpected);
+    }
 
     expect(await vm.hashTree(MARKER)).toEqual(expected);
     const dump = JSON.parse(await vm.run('cryptsetup luksDump --dump-json-metadata /boot/luks/osluksheader')) as { segments: Record<string, { type: string }> };
@@ -67,13 +82,14 @@ describe.each<[Firmware, number]>([['bios', 2048], ['uefi', 1024]])('OS disk, /b
     expect((await vm.exec('blkid -p -o value -s TYPE /dev/vda1')).stdout.trim()).toBe('');
     expect((await vm.run('cmp /boot/luks/osluksheader /boot/luks/osluksheader.backup && stat -c %a /boot/luks')).trim()).toBe('700');
     expect(await vm.run("awk '$2 == \"/\" { print $1 }' /etc/fstab")).toBe('/dev/mapper/osencrypt\n');
-    expect(await vm.run(`ls ${STATE_DIR}/volumes`)).toBe('osencrypt.json\n');
+    if (!all) expect(await vm.run(`ls ${STATE_DIR}/volumes`)).toBe('osencrypt.json\n');
 
     if (firmware === 'bios') { await newKernelBootsEncrypted(vm); return; }
     // A later restart unlocks from the key volume without the extension.
     await vm.reboot();
     expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
     expect(await vm.hashTree(MARKER)).toEqual(expected);
+    expect(await vm.hashTree('/data')).toMatchObject(dataExpected);
   }, 3_600_000);
 });
 

@@ -8,12 +8,12 @@
 //   2. after the boot: the root is the mapper, the console says "ade-linux: opened"; the agent's enable resumes
 //      the worker, which encrypts online to Encrypted; the marker is unchanged.
 //   3. `dracut --hostonly` (RHEL's default), reboot: the mapper again, the marker unchanged.
-//   4. the key volume detached, boot: the console names the protector that failed, and the root is never
-//      mounted (the guest never gets to LAB_READY; dracut's die halts it).
+//   4. the key volume detached, boot: the console names the protector that failed and prompts for the recovery
+//      passphrase; a wrong one is refused (the root stays unmounted), the one escrowed in Key Vault opens it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labLog, sleep, type Vm } from '../../lab/vm.ts';
 import { installDracut } from '../../lab/dracut.ts';
-import { enableSettings, parseStatus, startOsGuest, type GuestExtension, type GuestAzure } from '../../lab/e2e.ts';
+import { enableSettings, parseStatus, recoveryPassphrase, startOsGuest, type GuestExtension, type GuestAzure } from '../../lab/e2e.ts';
 
 const NAME = 'osencrypt';
 const MAPPER = `/dev/mapper/${NAME}`;
@@ -73,7 +73,7 @@ async function readInitrd(): Promise<Initrd> {
 function expectInitrd(i: Initrd): void {
   expect(i.modules).toContain('ade-linux');
   expect(i.conf).toBe(conf);
-  for (const f of [/sbin\/ade-linux-open$/m, /system-generators\/ade-linux-generator$/m, /hooks\/cmdline\/20-parse-ade-linux\.sh$/m,
+  for (const f of [/sbin\/ade-linux-open$/m, /lib\/ade-linux-functions$/m, /system-generators\/ade-linux-generator$/m, /hooks\/cmdline\/20-parse-ade-linux\.sh$/m,
     /sbin\/cryptsetup$/m, /sbin\/blkid$/m, /\/dm-crypt\.ko/m, /\/vfat\.ko/m, /\/nls_cp437\.ko/m, /\/xts\.ko/m]) {
     expect(i.files).toMatch(f);
   }
@@ -118,7 +118,7 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     const before = parseStatus((await ext.status(seq))!);
     expect(before.state?.os, before.message).toBe('VMRestartPending');
     // what the extension put in place: the module from the package, the conf, the initrd dracut built with both
-    expect(await vm.run('ls /usr/lib/dracut/modules.d/90ade-linux')).toBe('ade-linux-generator.sh\nade-linux-open.sh\nmodule-setup.sh\nparse-ade-linux.sh\n');
+    expect(await vm.run('ls /usr/lib/dracut/modules.d/90ade-linux')).toBe('ade-linux-functions\nade-linux-generator.sh\nade-linux-open.sh\nmodule-setup.sh\nparse-ade-linux.sh\n');
     expect(await vm.run('ls /etc/initramfs-tools/scripts/local-top 2>/dev/null || true')).toBe('');
     conf = await vm.run('cat /etc/ade-linux/osencrypt.conf');
     expect(conf).toMatch(/^ADE_DATA="PARTUUID=[0-9a-f-]{36}"$/m);
@@ -166,22 +166,31 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     expect(await markerHash()).toBe(markerSha);
   });
 
-  it('without the key volume: says which protector failed and never mounts the root', async () => {
+  it('without the key volume: says which protector failed, refuses a wrong recovery passphrase, opens with the right one', async () => {
+    const rec = await recoveryPassphrase(az, vm);
+    expect(rec.passphrase).toMatch(/^\d{6}(-\d{6}){7}$/);
     const since = vm.serialText().length;
     await vm.shutdown();
     vm.detach('bek');
-    vm.start().catch(() => { /* never ready: destroy() ends it */ });
+    const up = vm.start();
     // start() spawns qemu after an await, and waitSerial rejects at once on a stopped VM
     for (let i = 0; !vm.running && i < 600; i++) await sleep(50);
-    await vm.waitSerial(/ade-linux: .*key volume/, { since, timeoutMs: 600_000 });
-    // dracut's die: "FATAL" on the console, then halt
-    await vm.waitSerial(/reboot: System halted/, { since, timeoutMs: 180_000 });
+    // systemd's password agent on the console (as dracut's crypt module asks), one try per prompt
+    await vm.waitSerial(/Recovery passphrase for \/dev\/vda1:/, { since, timeoutMs: 600_000 });
+    const first = vm.serialText().length;
+    vm.typeSerial('000000-111111-222222-333333-444444-555555-666666-777777\n');
+    await vm.waitSerial(/ade-linux: that is not the recovery passphrase of \/dev\/vda1[\s\S]*Recovery passphrase for \/dev\/vda1:/, { since: first, timeoutMs: 120_000 });
+    expect(vm.serialText().slice(since)).not.toMatch(/LAB_READY|ade-linux: opened/);
+    vm.typeSerial(`${rec.passphrase}\n`);
+    await up;
     const text = vm.serialText().slice(since);
-    expect(text).toMatch(/ade-linux: the OS disk \(PARTUUID=[0-9a-f-]{36}\) stays locked: every protector failed: key volume: no disk labelled BEK VOLUME attached;/);
-    expect(text).toMatch(/ade-linux: nothing was mounted\. Attach the key volume or restore the key, then reboot\./);
-    expect(text).toMatch(/dracut: FATAL: ade-linux: cannot open the encrypted OS disk/);
-    expect(text).not.toMatch(/ade-linux: opened/);
-    expect(text).not.toMatch(/LAB_READY/);
-    await vm.destroy();
+    expect(text).toMatch(/ade-linux: every protector failed: key volume: no disk labelled BEK VOLUME attached;/);
+    expect(text).toContain(`ade-linux: type the recovery passphrase at the prompt (Key Vault secret ${rec.secretUrl};`);
+    expect(text).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the recovery passphrase/);
+    // typed with the echo off: neither passphrase reaches the console
+    expect(text).not.toContain(rec.passphrase);
+    expect(text).not.toContain('000000-111111-222222');
+    expect((await bootState()).root).toBe(MAPPER);
+    expect(await markerHash()).toBe(markerSha);
   });
 });

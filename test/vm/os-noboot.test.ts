@@ -8,11 +8,12 @@
 //   resize2fs, between the two partition-table edits, in the copy of /boot), every boot after a cut comes up by
 //   itself and the enable after it finishes, marker intact; then a restart that can only boot through the new
 //   /boot (the root is ciphertext), with the key volume detached: the initramfs opens the root with the key
-//   from Key Vault, over the network. (ADE_LAB_NOBOOT_BIOS=1 runs the same on SeaBIOS with 2 GiB as well.)
+//   from Key Vault, over the network; and with the vault refusing too, the recovery passphrase typed at the serial
+//   console. (ADE_LAB_NOBOOT_BIOS=1 runs the same on SeaBIOS with 2 GiB as well.)
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labLog, sha256, sleep, type Firmware } from '../../lab/vm.ts';
-import { enableSettings, isOver, parseStatus, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
+import { enableSettings, isOver, parseStatus, recoveryPassphrase, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
 
 const MARKER = '/opt/marker';
 const files: Record<string, Buffer> = { 'big.bin': randomBytes(24 << 20), 'etc/app.conf': Buffer.from('must survive the split\n') };
@@ -116,6 +117,34 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     expect(vm.serialText().slice(since)).not.toMatch(/ade-linux: split/);
     expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
     expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe(firmware);
+    expect(await vm.hashTree(MARKER)).toEqual(expected);
+    if (firmware === 'bios') return;
+
+    // No protector works (no key volume, and the vault refuses to read the secret): the console says what was
+    // tried and prompts; a wrong passphrase is refused, the recovery passphrase escrowed in Key Vault opens it.
+    const rec = await recoveryPassphrase(g.az, vm);
+    expect(rec.passphrase).toMatch(/^\d{6}(-\d{6}){7}$/);
+    since = vm.serialText().length;
+    await vm.shutdown();
+    g.az.fake.vault.faults.forbidden.add('secrets/get');
+    const up = vm.start();
+    for (let i = 0; !vm.running && i < 600; i++) await sleep(50);
+    await vm.waitSerial(/Enter passphrase for/, { since, timeoutMs: 600_000 });
+    const first = vm.serialText().length;
+    vm.typeSerial('000000-111111-222222-333333-444444-555555-666666-777777\n');
+    await vm.waitSerial(/No key available with this passphrase[\s\S]*Enter passphrase for/, { since: first, timeoutMs: 120_000 });
+    expect(vm.serialText().slice(since)).not.toMatch(/LAB_READY|ade-linux: opened/);
+    vm.typeSerial(`${rec.passphrase}\n`);
+    await up;
+    g.az.fake.vault.faults.forbidden.delete('secrets/get');
+    const prompted = vm.serialText().slice(since);
+    expect(prompted).toMatch(/ade-linux: every protector failed: key volume: no disk labelled BEK VOLUME attached; Key Vault: cannot read the secret https:\/\/\S+: HTTP 403: [^;\n]+;/);
+    expect(prompted).toContain(`ade-linux: type the recovery passphrase at the prompt (Key Vault secret ${rec.secretUrl};`);
+    expect(prompted).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the recovery passphrase/);
+    // typed with the echo off: neither passphrase reaches the console
+    expect(prompted).not.toContain(rec.passphrase);
+    expect(prompted).not.toContain('000000-111111-222222');
+    expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
     expect(await vm.hashTree(MARKER)).toEqual(expected);
   }, 3_600_000);
 });

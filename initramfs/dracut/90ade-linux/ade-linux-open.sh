@@ -12,6 +12,8 @@ type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 CONF=/etc/ade-linux/osencrypt.conf
 [ -r "$CONF" ] || exit 0
 . "$CONF"
+# luks2_slots: shared with the initramfs-tools script
+. /lib/ade-linux-functions
 # To the kernel log at daemon.crit, as dracut's die writes its FATAL lines: the console prints it even with
 # loglevel=3 (Azure's images), the journal keeps it, and it is out before die halts the machine (with systemd,
 # stderr goes through journald's console forwarding, which a halt can cut short).
@@ -67,6 +69,35 @@ if keydev=$(find_dev "LABEL=${ADE_KEY_LABEL:-BEK VOLUME}" 15); then
         umount "$W/key"
     else tried="$tried key volume: cannot mount $keydev;"; fi
 else tried="$tried key volume: no disk labelled ${ADE_KEY_LABEL:-BEK VOLUME} attached;"; fi
+
+# The recovery passphrase, three tries. With systemd in the initramfs (RHEL 8/9, Azure Linux) through its
+# password agent on the console, as dracut's own crypt module asks (a tty read of /dev/console from the
+# initqueue's service competes with systemd for the console); without, cryptsetup's own prompt on the console.
+# cryptsetup reads the passphrase from the pipe up to its newline.
+ask_recovery() {
+    if [ -d /run/systemd/system ] && command -v systemd-ask-password > /dev/null 2>&1; then
+        n=0
+        while [ "$n" -lt 3 ]; do
+            systemd-ask-password --timeout=0 --id="ade-linux:$data" "Recovery passphrase for $data:" |
+                cryptsetup open --header "$hdr" "$data" "$NAME" > /dev/null 2>&1 && return 0
+            say "that is not the recovery passphrase of $data"
+            n=$((n + 1))
+        done
+        return 1
+    fi
+    cryptsetup open --header "$hdr" --tries 3 "$data" "$NAME" < /dev/console > /dev/console 2>&1
+}
+
+# Protector 3, the last resort: the recovery passphrase, typed at the serial console (Azure's serial console).
+# cryptsetup prompts on the console with echo off and reads up to three tries; nothing is tried unattended.
+if [ -z "$opened" ] && [ -n "$ADE_RECOVERY_SECRET" ]; then
+    if [ "$(luks2_slots "$hdr")" -ge 2 ]; then
+        say "every protector failed:$tried"
+        say "type the recovery passphrase at the prompt (Key Vault secret $ADE_RECOVERY_SECRET; with a KEK, unwrap it first). 3 tries."
+        if ask_recovery; then opened="recovery passphrase"
+        else tried="$tried recovery passphrase: not accepted;"; fi
+    else tried="$tried recovery passphrase: not in the header yet (it is added when the encryption has finished);"; fi
+fi
 
 umount "$W/boot"
 [ -n "$opened" ] || fail "every protector failed:$tried"

@@ -63,10 +63,20 @@ install() {
     inst_multiple cryptsetup blkid mount umount mkdir sleep modprobe
     inst_multiple -o udevadm
     inst_script "$moddir/ade-linux-open.sh" /sbin/ade-linux-open
+    inst_simple "$moddir/ade-linux-functions" /lib/ade-linux-functions
     inst_hook cmdline 20 "$moddir/parse-ade-linux.sh"
     if dracut_module_included "systemd"; then
         inst_script "$moddir/ade-linux-generator.sh" "$systemdutildir/system-generators/ade-linux-generator"
         inst_multiple -o "$systemdsystemunitdir/systemd-fsck@.service" "$systemdutildir/systemd-fsck" systemd-escape
+        # The recovery passphrase's prompt: systemd's password agent on the console. dracut 049 (RHEL 8) ships
+        # it in its systemd module, 059 in a systemd-ask-password module that older dracut lacks (naming it in
+        # depends() would break their builds): installed here either way.
+        inst_multiple -o systemd-ask-password systemd-tty-ask-password-agent \
+            "$systemdsystemunitdir/systemd-ask-password-console.path" "$systemdsystemunitdir/systemd-ask-password-console.service"
+        if [[ -e $initdir$systemdsystemunitdir/systemd-ask-password-console.path && ! -e $initdir$systemdsystemunitdir/sysinit.target.wants/systemd-ask-password-console.path ]]; then
+            mkdir -p "$initdir$systemdsystemunitdir/sysinit.target.wants"
+            ln_r "$systemdsystemunitdir/systemd-ask-password-console.path" "$systemdsystemunitdir/sysinit.target.wants/systemd-ask-password-console.path"
+        fi
     fi
     dracut_need_initqueue
 }

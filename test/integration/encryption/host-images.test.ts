@@ -226,6 +226,7 @@ describe('a stop request during the reencryption (the worker\'s SIGTERM, passed 
     const unused = () => Promise.reject(new Error('no key protector here: the key is in hand'));
     const unusedKeys: VolumeKeys = {
       newPassphrase: () => { throw new Error('no new key here'); },
+      newRecoveryPassphrase: () => { throw new Error('no new key here'); },
       bek: { kind: 'bek-volume', seal: unused, unseal: unused }, keyVault: { kind: 'keyvault', seal: unused, unseal: unused },
     };
     const volumeRun = (signal: AbortSignal): VolumeRun => {

@@ -32,6 +32,14 @@ describe('refreshOsKeys', () => {
     await refreshOsKeys(t, memoryLogger());
     expect(calls).toEqual(['setConfKeys https://v.vault.azure.net/secrets/s/2 https://v.vault.azure.net/keys/k/2 RSA-OAEP-256', 'rebuild dracut']);
   });
+  it('the recovery passphrase\'s secret follows the record as well', async () => {
+    const calls: string[] = [];
+    const rec = osRecord();
+    rec.os = { ...rec.os!, recovery: { secretUrl: 'https://v.vault.azure.net/secrets/r/2', kekUrl: 'https://v.vault.azure.net/keys/k/2' } };
+    const t = { records: { list: () => [rec] }, os: { setConfKeys: (kv: NonNullable<OsBootConf['kv']>) => { calls.push(`recovery ${kv.recovery}`); return false; }, rebuild: async () => '' } };
+    await refreshOsKeys(t as unknown as Parameters<typeof refreshOsKeys>[0], memoryLogger());
+    expect(calls).toEqual(['recovery https://v.vault.azure.net/secrets/r/2']);
+  });
   it('the conf already says so: no rebuild', async () => {
     const { t, calls } = tools([osRecord()], false);
     await refreshOsKeys(t, memoryLogger());

@@ -7,8 +7,9 @@ import { OS_STEPS } from '../../../src/encryption/os-steps.ts';
 import { RestartPending, runSteps, Stopped, type Tools, type VolumeKeys, type VolumeRun } from '../../../src/encryption/steps.ts';
 import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
 import { formatOsConf, type OsBoot, type OsBootConf } from '../../../src/system/os-boot.ts';
+import type { KeyVaultRecord, SealInput } from '../../../src/keys/index.ts';
 
-interface World { headerUuid?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void }
+interface World { recoverySlot?: boolean; headerUuid?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void }
 
 function progress(over: Partial<VolumeProgress> = {}, os: Partial<NonNullable<VolumeProgress['os']>> = {}): VolumeProgress {
   return {
@@ -39,6 +40,8 @@ function fake(w: World, signal = new AbortController().signal) {
     cs: {
       uuid: async (d: string) => (d === '/boot/luks/osluksheader' ? w.headerUuid : undefined),
       initEncryptDetached: async (_d: string, _k: Buffer, o: { uuid: string }) => { w.calls.push('initEncryptDetached'); w.headerUuid = o.uuid; return ''; },
+      testKey: async (_d: string, k: Buffer, o: { header?: string }) => w.recoverySlot === true && k.toString() === RECOVERY && o.header === '/boot/luks/osluksheader',
+      addKey: async (h: string, key: Buffer, pass: Buffer) => { w.calls.push(`addKey ${h} ${key.toString()} ${pass.toString()}`); w.recoverySlot = true; return ''; },
       // the metadata says nothing is left to do once resumed: the reencryption itself is the lab's to prove
       dump: async () => ({ reencryptInProgress: false }),
     },
@@ -50,7 +53,15 @@ function fake(w: World, signal = new AbortController().signal) {
   } as unknown as Tools;
   const keys = {
     newPassphrase: () => Buffer.from('k'),
-    keyVault: { seal: async () => { w.calls.push('escrow'); return { secretUrl: 'https://v.vault.azure.net/secrets/s/1', kekUrl: 'https://v.vault.azure.net/keys/kek/2', algorithm: 'RSA-OAEP-256' }; }, unseal: async () => Buffer.from('k') },
+    newRecoveryPassphrase: () => Buffer.from(RECOVERY),
+    keyVault: {
+      seal: async ({ volume }: SealInput) => {
+        const recovery = volume.fileName === 'LinuxRecoveryPassphrase';
+        w.calls.push(recovery ? `escrow ${volume.id}` : 'escrow');
+        return { secretUrl: `https://v.vault.azure.net/secrets/${recovery ? 'r' : 's'}/1`, kekUrl: 'https://v.vault.azure.net/keys/kek/2', algorithm: 'RSA-OAEP-256' };
+      },
+      unseal: async (r: KeyVaultRecord) => Buffer.from(r.secretUrl === RECOVERY_URL ? RECOVERY : 'k'),
+    },
     bek: { seal: async () => { w.calls.push('bek'); return {}; }, unseal: async () => Buffer.from('k') },
   } as unknown as VolumeKeys;
   return { tools, keys, signal };
@@ -65,6 +76,10 @@ function volumeRun(p: VolumeProgress, f: ReturnType<typeof fake>): VolumeRun {
 }
 
 const KV = { secret: 'https://v.vault.azure.net/secrets/s/1' };
+const RECOVERY = '123456-000001-000002-000003-000004-000005-000006-000007';
+const RECOVERY_URL = 'https://v.vault.azure.net/secrets/r/1';
+const REC = { recovery: { secretUrl: RECOVERY_URL } };
+const KV_REC = { ...KV, recovery: RECOVERY_URL };
 const upTo = (name: string) => OS_STEPS.slice(0, OS_STEPS.findIndex((s) => s.name === name) + 1);
 const FSTAB = 'LABEL=cloudimg-rootfs / ext4 discard,errors=remount-ro 0 1\nLABEL=BOOT /boot ext4 defaults 0 2\n';
 
@@ -77,25 +92,45 @@ describe('the OS disk steps', () => {
     await new Promise((r) => setTimeout(r, 20));
     ac.abort(); // systemd stops the worker on the way down
     await expect(run).rejects.toBeInstanceOf(Stopped);
-    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'reboot']);
+    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'escrow luks-os-1/recovery', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'reboot']);
     expect(w.fstab).toBe('/dev/mapper/osencrypt / ext4 discard,errors=remount-ro 0 1\nLABEL=BOOT /boot ext4 defaults 0 2\n');
     expect(w.conf).toContain('ADE_DATA="PARTUUID=part-1"');
     expect(w.conf).toContain('ADE_HEADER="luks/osluksheader"');
     // the network unlock in the initramfs reads the escrowed secret and unwraps it with the KEK
     expect(w.conf).toContain('ADE_KV_SECRET="https://v.vault.azure.net/secrets/s/1"\nADE_KV_KEK="https://v.vault.azure.net/keys/kek/2"\nADE_KV_ALG="RSA-OAEP-256"\n');
+    // the console's last resort names the recovery passphrase's secret; the journal keeps it and its KEK
+    expect(w.conf).toContain(`ADE_RECOVERY_SECRET="${RECOVERY_URL}"\n`);
+    expect(v.p.os?.recovery).toEqual({ secretUrl: RECOVERY_URL, kekUrl: 'https://v.vault.azure.net/keys/kek/2', algorithm: 'RSA-OAEP-256' });
     expect(w.conf).not.toMatch(/ADE_MI_/);
     expect(v.p.step).toBe('grubcfg');
   });
 
   it('after the restart (root on the mapping): nothing before it is done again, and it runs to the end', async () => {
     const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: FSTAB.replace('LABEL=cloudimg-rootfs', '/dev/mapper/osencrypt'), calls: [] };
-    const p = progress({ step: 'fstab', secretUrl: 'https://v.vault.azure.net/secrets/s/1' });
+    const p = progress({ step: 'fstab', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }, REC);
     const f = fake(w);
-    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=boot-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV });
+    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=boot-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV_REC });
     const v = volumeRun(p, f);
     await runSteps(OS_STEPS, OS_STEPS, v);
-    expect(w.calls).toEqual(['backupHeader', 'record']);
+    expect(w.calls).toEqual([`addKey /boot/luks/osluksheader k ${RECOVERY}`, 'backupHeader', 'record']);
     expect(v.p.done).toBe(true);
+  });
+
+  it('recovery passphrase: escrowed once before the header, its keyslot added after the reencryption and before the backup, once', async () => {
+    const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: FSTAB.replace('LABEL=cloudimg-rootfs', '/dev/mapper/osencrypt'), calls: [] };
+    const recovery = { secretUrl: RECOVERY_URL };
+    const p = progress({ step: 'fstab', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }, { recovery });
+    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=boot-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: { ...KV, recovery: RECOVERY_URL } });
+    const v = volumeRun(p, fake(w));
+    await runSteps(OS_STEPS, OS_STEPS, v);
+    // the key (from the key volume) opens the header; the passphrase read back from its secret is added
+    expect(w.calls).toEqual([`addKey /boot/luks/osluksheader k ${RECOVERY}`, 'backupHeader', 'record']);
+    expect(v.p.os?.recovery).toEqual(recovery);
+    // the enable after a power cut between the keyslot and the record: the keyslot is there, not added twice
+    w.calls = [];
+    v.p = { ...v.p, done: false, step: 'reencrypt' };
+    await runSteps(OS_STEPS, OS_STEPS, v);
+    expect(w.calls).toEqual(['backupHeader', 'record']);
   });
 
   it('systemd\'s SIGTERM while systemctl reboot is still returning: the worker stops at once, not after its wait', async () => {
@@ -118,14 +153,14 @@ describe('the OS disk steps', () => {
   it('a header a power cut tore (no LUKS yet) is written again; one with another UUID is never touched', async () => {
     const torn: World = { root: '/dev/vda1', fstab: FSTAB, calls: [] };
     const ac = new AbortController();
-    const run = runSteps(OS_STEPS, upTo('restart'), volumeRun(progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'escrow' }), fake(torn, ac.signal)));
+    const run = runSteps(OS_STEPS, upTo('restart'), volumeRun(progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'recovery' }, REC), fake(torn, ac.signal)));
     await new Promise((r) => setTimeout(r, 20));
     ac.abort();
     await expect(run).rejects.toBeInstanceOf(Stopped);
     expect(torn.calls.slice(0, 2)).toEqual(['prepareHeaderDir', 'initEncryptDetached']);
 
     const foreign: World = { root: '/dev/vda1', headerUuid: 'someone-else', fstab: FSTAB, calls: [] };
-    const v = volumeRun(progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'escrow' }), fake(foreign));
+    const v = volumeRun(progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'recovery' }, REC), fake(foreign));
     await expect(runSteps(OS_STEPS, upTo('restart'), v)).rejects.toThrow(/holds LUKS UUID someone-else, not luks-os-1 .*refusing to touch it/);
     expect(foreign.calls).toEqual([]);
   });
@@ -134,7 +169,7 @@ describe('the OS disk steps', () => {
 describe('the OS disk steps, no /boot: split off the root at the restart', () => {
   const split = { rootBytes: 1_409_286_144, bootStartBytes: 1_543_503_872, bootBytes: 1_073_741_824, sectorSize: 512, bootPartUuid: 'bp-1', bootUuid: 'bu-1', rootFsUuid: 'fs-1' };
   const NOBOOT = 'PARTUUID=part-1 / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\nPARTUUID=esp-1 /boot/efi vfat defaults 0 0\n';
-  const splitProgress = (over: Partial<VolumeProgress> = {}) => progress(over, { headerFs: 'UUID=bu-1', split });
+  const splitProgress = (over: Partial<VolumeProgress> = {}) => progress(over, { headerFs: 'UUID=bu-1', split, ...(over.step ? REC : {}) });
 
   it('fresh: the conf carries the plan, fstab gains /boot, grub.cfg is rewritten without an initramfs-less boot, then the restart', async () => {
     const w: World = { root: '/dev/vda1', fstab: NOBOOT, calls: [] };
@@ -144,7 +179,7 @@ describe('the OS disk steps, no /boot: split off the root at the restart', () =>
     await new Promise((r) => setTimeout(r, 20));
     ac.abort();
     await expect(run).rejects.toBeInstanceOf(Stopped);
-    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'dropForcePartuuid', 'updateGrub', 'reboot']);
+    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'escrow luks-os-1/recovery', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'dropForcePartuuid', 'updateGrub', 'reboot']);
     expect(w.fstab).toBe('/dev/mapper/osencrypt / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\nPARTUUID=esp-1 /boot/efi vfat defaults 0 0\n' +
       "# /boot, split off the root by ade-linux: it holds the kernels and the encrypted root's LUKS2 header\nUUID=bu-1 /boot ext4 defaults 0 2\n");
     for (const line of ['ADE_HEADER_FS="UUID=bu-1"', 'ADE_SPLIT_ROOT_BYTES="1409286144"', 'ADE_SPLIT_BOOT_START="3014656"', 'ADE_SPLIT_BOOT_SECTORS="2097152"',
@@ -154,12 +189,12 @@ describe('the OS disk steps, no /boot: split off the root at the restart', () =>
   });
 
   it('after the restart: grub installed again for the new /boot, the conf without the plan, every initramfs rebuilt, then the rest; once', async () => {
-    const conf = (withSplit: boolean): OsBootConf => ({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV, ...(withSplit ? { split } : {}) });
+    const conf = (withSplit: boolean): OsBootConf => ({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV_REC, ...(withSplit ? { split } : {}) });
     const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: NOBOOT.replace('PARTUUID=part-1', '/dev/mapper/osencrypt') + 'UUID=bu-1 /boot ext4 defaults 0 2\n', calls: [], bootFrom: 'bu-1' };
     w.conf = formatOsConf(conf(true));
     const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
     await runSteps(OS_STEPS, OS_STEPS, v);
-    expect(w.calls).toEqual(['bootMountedFrom bu-1', 'installGrub /dev/vda1 /boot/efi', 'updateGrub', 'install', 'rebuild', 'backupHeader', 'record']);
+    expect(w.calls).toEqual(['bootMountedFrom bu-1', 'installGrub /dev/vda1 /boot/efi', 'updateGrub', 'install', 'rebuild', `addKey /boot/luks/osluksheader k ${RECOVERY}`, 'backupHeader', 'record']);
     expect(w.conf).toBe(formatOsConf(conf(false)));
     expect(w.conf).not.toMatch(/ADE_SPLIT/);
     // a later run (the enable after a power cut) neither splits nor installs grub again
@@ -171,7 +206,7 @@ describe('the OS disk steps, no /boot: split off the root at the restart', () =>
 
   it('after the restart, /boot not mounted from the split partition: 605, grub untouched', async () => {
     const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: '/dev/mapper/osencrypt / ext4 defaults 0 1\nUUID=bu-1 /boot ext4 defaults 0 2\n', calls: [], bootFrom: 'other' };
-    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV, split });
+    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV_REC, split });
     const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
     await expect(runSteps(OS_STEPS, OS_STEPS, v)).rejects.toMatchObject({ code: 605, message: expect.stringMatching(/not mounted from the partition split off the root \(UUID=bu-1\)/) });
     expect(w.calls).toEqual(['bootMountedFrom bu-1']);

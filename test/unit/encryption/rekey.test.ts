@@ -24,6 +24,10 @@ const settings = (kek?: string, algorithm: 'RSA-OAEP' | 'RSA-OAEP-256' = 'RSA-OA
   ...(kek ? { kek: { url: kek, vaultResourceId: '/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv', algorithm } } : {}),
 });
 
+const osOf = (recovery: NonNullable<VolumeRecord['os']>['recovery']): VolumeRecord['os'] => ({
+  partuuid: 'p', header: '/boot/luks/osluksheader', headerFs: 'UUID=b', headerFsType: 'ext4', backup: '/boot/luks/osluksheader.backup', builder: 'initramfs-tools', ...(recovery ? { recovery } : {}),
+});
+
 describe('needsRekey', () => {
   it.each([
     ['same KEK and algorithm', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP' }), settings(kekA), false],
@@ -34,6 +38,8 @@ describe('needsRekey', () => {
     ['the KEK removed', rec('a', { kekUrl: kekA }), settings(), true],
     ['another vault', rec('a', { secretUrl: 'https://old.vault.azure.net/secrets/a/1' }), settings(), true],
     ['not finished encrypting', rec('a', { state: 'encrypting' }), settings(kekA), false],
+    ['the key under the KEK, the OS recovery passphrase under another', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP', os: osOf({ secretUrl: `${KV}secrets/r/1`, kekUrl: kekB, algorithm: 'RSA-OAEP' }) }), settings(kekA), true],
+    ['the key and the OS recovery passphrase under the KEK', rec('a', { kekUrl: kekA, algorithm: 'RSA-OAEP', os: osOf({ secretUrl: `${KV}secrets/r/1`, kekUrl: kekA, algorithm: 'RSA-OAEP' }) }), settings(kekA), false],
   ])('%s', (_, r, s, want) => expect(needsRekey(r as VolumeRecord, s as EncryptionSettings)).toBe(want));
 });
 
@@ -128,5 +134,28 @@ describe('rekeyVolumes with the real rotateKek', () => {
     expect(t.vault.secret(t.before.a.secretUrl!)!.enabled).toBe(true);
     // Whatever the failure cut short, every record names a secret that opens to its own volume's key.
     for (const r of t.store.list()) expect(await t.opens(r.secretUrl!), r.mapperName).toEqual(t.passphrases.get(r.mapperName));
+  });
+
+  it('the OS disk\'s recovery passphrase is re-wrapped too, into the record\'s os.recovery; the key beside it as needed', async () => {
+    const t = rotation();
+    const recoveryUrl = `${KV}secrets/rec-os/1`;
+    const pass = Buffer.from('123456-000001-000002-000003-000004-000005-000006-000007');
+    t.vault.seed(recoveryUrl, {
+      value: fakeWrap(kekA, 'RSA-OAEP', pass).toString('base64url'), contentType: CONTENT_TYPE_WRAPPED,
+      tags: buildSecretTags({ fileName: 'LinuxRecoveryPassphrase', machineName: 'vm', volumeId: 'uuid-b/recovery', kek: { url: kekA, algorithm: 'RSA-OAEP' } }),
+    });
+    // b's key is already under KEK B: only its recovery passphrase moves
+    const b = { ...t.before.b, action: 'os' as const, os: osOf({ secretUrl: recoveryUrl, kekUrl: kekA, algorithm: 'RSA-OAEP' }) };
+    t.store.write(b);
+    const rotated = await t.run();
+    expect(rotated.map((r) => r.volume.id).sort()).toEqual(['uuid-a', 'uuid-b/recovery', 'uuid-c']);
+    const after = t.store.read('ade-b')!;
+    expect(after.secretUrl).toBe(b.secretUrl);
+    expect(after.os?.recovery?.secretUrl).not.toBe(recoveryUrl);
+    expect(after.os?.recovery).toMatchObject({ kekUrl: kekB, algorithm: 'RSA-OAEP' });
+    expect(await t.opens(after.os!.recovery!.secretUrl)).toEqual(pass);
+    expect(t.vault.secret(after.os!.recovery!.secretUrl)!.tags).toMatchObject({ DiskEncryptionKeyFileName: 'LinuxRecoveryPassphrase', DiskEncryptionKeyEncryptionKeyURL: kekB });
+    expect(t.vault.secret(recoveryUrl)!.enabled).toBe(false);
+    expect(t.vault.secret(b.secretUrl!)!.enabled).toBe(true);
   });
 });

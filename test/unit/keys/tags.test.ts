@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../helpers/memory-log.ts';
-import { PASSPHRASE_RANDOM_BYTES, generatePassphrase, maxWrapBytes, registerSecret } from '../../../src/keys/passphrase.ts';
+import { PASSPHRASE_RANDOM_BYTES, generatePassphrase, generateRecoveryPassphrase, maxWrapBytes, newRecoveryPassphrase, registerSecret } from '../../../src/keys/passphrase.ts';
 import { adeMachineName, buildSecretTags, contentTypeFor, tagDifference } from '../../../src/keys/tags.ts';
 
 describe('secret tags (ADE format)', () => {
@@ -42,6 +42,20 @@ describe('passphrase', () => {
     expect(p.length).toBe(172);
     expect(PASSPHRASE_RANDOM_BYTES * 8).toBeGreaterThanOrEqual(256);
     expect(generatePassphrase().equals(generatePassphrase())).toBe(false);
+  });
+
+  it('the OS disk\'s recovery passphrase: 8 groups of 6 CSPRNG digits (typed at a console), leading zeros kept, redacted from the log', () => {
+    const draws: number[] = [];
+    const p = generateRecoveryPassphrase((max) => { draws.push(max); return draws.length === 1 ? 42 : 999_999 - draws.length; });
+    expect(draws).toEqual(Array(8).fill(1_000_000));
+    expect(p.toString('ascii')).toBe('000042-999997-999996-999995-999994-999993-999992-999991');
+    const real = generateRecoveryPassphrase().toString('ascii');
+    expect(real).toMatch(/^\d{6}(-\d{6}){7}$/);
+    expect(generateRecoveryPassphrase().toString()).not.toBe(real);
+    const log = memoryLogger();
+    const q = newRecoveryPassphrase(log);
+    log.info(`typed ${q.toString()}`);
+    expect(log.lines[0]).toBe('info typed [REDACTED]');
   });
 
   it('every textual form is registered for redaction', () => {

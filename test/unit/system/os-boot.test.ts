@@ -2,9 +2,11 @@
 // initramfs/ and executable, and the conf the initramfs scripts source is a shell file that cannot run code.
 import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatOsConf, PLUMBING, withConfKeys, type OsBootConf } from '../../../src/system/os-boot.ts';
 
 const DIR = join(import.meta.dirname, '../../../initramfs');
@@ -55,14 +57,47 @@ describe('the initramfs network unlock helpers', () => {
   });
 });
 
+describe('kv_call: what the console says when Key Vault or IMDS answer no', () => {
+  const FUNCS = join(DIR, 'initramfs-tools/scripts/ade-linux-functions');
+  let server: http.Server;
+  let base = '';
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/ok') { res.end('{"value":"c2VjcmV0"}'); return; }
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end('{"error":{"code":"Forbidden","message":"Caller is not authorized to perform action on resource.","innererror":{"code":"AccessDenied"}}}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => { server.close(); });
+  const call = (url: string) => new Promise<{ code: number; out: string }>((resolve) => {
+    execFile('sh', ['-c', 'ADE_BIN=/usr/bin; . "$1"; kv_call --retry 0 "$2"', 'sh', FUNCS, url], (e, stdout) => resolve({ code: e ? Number(e.code) : 0, out: stdout }));
+  });
+
+  it('2xx: the body, exactly', async () => {
+    expect(await call(`${base}/ok`)).toEqual({ code: 0, out: '{"value":"c2VjcmV0"}' });
+  });
+  it('an HTTP error: the code and Azure\'s message, on one line, and a failure', async () => {
+    expect(await call(`${base}/secrets/s/1`)).toEqual({ code: 1, out: 'HTTP 403: Caller is not authorized to perform action on resource.' });
+  });
+  it('no answer at all: curl\'s own reason', async () => {
+    const r = await call('http://127.0.0.1:9/token');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^\(7\) Failed to connect to 127\.0\.0\.1 port 9/);
+  });
+});
+
 describe('withConfKeys: a KEK rotation moves the conf to the new secret', () => {
   const base = formatOsConf({ ...CONF, kv: { secret: 'https://v.vault.azure.net/secrets/s/1', kek: 'https://v.vault.azure.net/keys/k/1', algorithm: 'RSA-OAEP' } });
   it.each([
     ['a new secret under a new KEK', { secret: 'https://v.vault.azure.net/secrets/s/2', kek: 'https://v.vault.azure.net/keys/k/2', algorithm: 'RSA-OAEP-256' }],
     ['no KEK any more', { secret: 'https://v.vault.azure.net/secrets/s/3' }],
+    ['the recovery passphrase re-wrapped too', { secret: 'https://v.vault.azure.net/secrets/s/2', kek: 'https://v.vault.azure.net/keys/k/2', algorithm: 'RSA-OAEP', recovery: 'https://v.vault.azure.net/secrets/r/2' }],
   ])('%s: every other line kept, the conf as formatOsConf writes it', (_, kv) => {
     const next = withConfKeys(base, kv);
-    expect(next.split('\n').filter((l) => !l.startsWith('ADE_KV_'))).toEqual(base.split('\n').filter((l) => !l.startsWith('ADE_KV_')));
+    const other = (t: string) => t.split('\n').filter((l) => !/^ADE_(KV_|RECOVERY_)/.test(l));
+    expect(other(next)).toEqual(other(base));
     expect(next).toBe(formatOsConf({ ...CONF, kv }));
   });
   it('the same keys: the same text (no rebuild)', () => {
