@@ -35,7 +35,23 @@ export async function bundle({ version } = {}) {
   return result;
 }
 
+/** The operator CLI (src/operator/cli.ts), bundled apart: it runs on the operator's machine and is not shipped to VMs. */
+export const cliDir = join(root, 'build', 'cli');
+export const cliPath = join(cliDir, 'cli.mjs');
+
+export async function bundleCli({ version } = {}) {
+  rmSync(cliDir, { recursive: true, force: true });
+  return build({
+    entryPoints: { cli: join(root, 'src', 'operator', 'cli.ts') },
+    outdir: cliDir, outExtension: { '.js': '.mjs' }, splitting: true, chunkNames: 'chunks/[name]-[hash]',
+    bundle: true, platform: 'node', format: 'esm', target: 'node24', minify: true, keepNames: true, sourcemap: false,
+    legalComments: 'none', logLevel: 'warning', define: version ? { __ADE_VERSION__: JSON.stringify(version) } : {},
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await bundle();
-  console.log(`bundle: ${bundlePath}`);
+  await bundleCli();
+  console.log(`bundle: ${bundlePath}\ncli: ${cliPath}`);
 }

@@ -1,8 +1,9 @@
 // One loopback server that stands in for Azure as seen from a VM:
 //  - plain HTTP requests are the IMDS token endpoint (reached with AZURE_POD_IDENTITY_AUTHORITY_HOST);
 //  - CONNECT host:443 is an HTTPS proxy (reached with HTTPS_PROXY) that terminates TLS itself with a test-CA
-//    certificate for *.vault.azure.net, login.microsoftonline.com and the sovereign clouds' equivalents, and
-//    answers as Key Vault or Entra ID. It never opens a connection anywhere else: other hosts are refused.
+//    certificate for *.vault.azure.net, login.microsoftonline.com, management.azure.com and the sovereign
+//    clouds' equivalents, and answers as Key Vault, Entra ID or Resource Manager. It never opens a connection
+//    anywhere else: other hosts are refused.
 // So the code under test uses its production URLs unchanged (https://myvault.vault.azure.net/...).
 import http from 'node:http';
 import https from 'node:https';
@@ -10,6 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { FakeAad } from './aad.ts';
+import { FakeArm, isArmHost } from './arm.ts';
 import { RequestLog, sendJson } from './http.ts';
 import { FakeImds } from './imds.ts';
 import { type TestPki, makeTestPki } from './ca.ts';
@@ -26,6 +28,7 @@ export interface FakeAzure {
   imds: FakeImds;
   aad: FakeAad;
   vault: FakeVault;
+  arm: FakeArm;
   /** The environment a process needs to reach this fake with production code (see src/keys/README.md). */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -41,11 +44,12 @@ export async function startFakeAzure(opts: { pki?: TestPki } = {}): Promise<Fake
   const imds = new FakeImds(tokens, log, tenantId);
   const aad = new FakeAad(tokens, log);
   const vault = new FakeVault(tokens, log, tenantId);
+  const arm = new FakeArm(tokens, log, tenantId);
   const sockets = new Set<Socket>();
 
   const inner = https.createServer({ key: pki.serverKey, cert: pki.serverCert }, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:443$/, '').toLowerCase();
-    const work = isLoginHost(host) ? aad.handle(req, res, host) : vault.handle(req, res, host);
+    const work = isLoginHost(host) ? aad.handle(req, res, host) : isArmHost(host) ? arm.handle(req, res, host) : vault.handle(req, res, host);
     work.catch((e: unknown) => { if (!res.headersSent) { res.writeHead(500); res.end(String(e)); } });
   });
 
@@ -61,9 +65,9 @@ export async function startFakeAzure(opts: { pki?: TestPki } = {}): Promise<Fake
   outer.on('connect', (req, socket: Socket, head: Buffer) => {
     const target = req.url ?? '';
     const host = target.replace(/:\d+$/, '').toLowerCase();
-    const served = isLoginHost(host) || cloudOfVaultHost(host) !== undefined;
+    const served = isLoginHost(host) || isArmHost(host) || cloudOfVaultHost(host) !== undefined;
     log.add({ kind: served ? 'connect' : 'refused', host: target, method: 'CONNECT', path: '', query: {}, body: '', headers: {} });
-    if (!served || (vault.faults.unreachable && !isLoginHost(host))) { socket.destroy(); return; }
+    if (!served || (vault.faults.unreachable && cloudOfVaultHost(host) !== undefined)) { socket.destroy(); return; }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length) socket.unshift(head);
     inner.emit('connection', socket);
@@ -78,7 +82,7 @@ export async function startFakeAzure(opts: { pki?: TestPki } = {}): Promise<Fake
     NODE_EXTRA_CA_CERTS: pki.caCertPath,
   };
   return {
-    origin, pki, tenantId, log, tokens, imds, aad, vault, env,
+    origin, pki, tenantId, log, tokens, imds, aad, vault, arm, env,
     close: () => new Promise<void>((r) => {
       for (const s of sockets) s.destroy();
       outer.close(() => { if (!opts.pki) rmSync(pki.dir, { recursive: true, force: true }); r(); });

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 
 export interface RecordedRequest {
   seq: number;
-  /** Which fake answered: imds, aad, vault; connect = a CONNECT the proxy got; refused = a host the fake never
+  /** Which fake answered: imds, aad, vault, arm; connect = a CONNECT the proxy got; refused = a host the fake never
    *  serves; note = an event a test adds to the timeline (e.g. "journaled"). */
-  kind: 'imds' | 'aad' | 'vault' | 'connect' | 'refused' | 'note';
+  kind: 'imds' | 'aad' | 'vault' | 'arm' | 'connect' | 'refused' | 'note';
   host: string;
   method: string;
   path: string;
@@ -15,7 +15,8 @@ export interface RecordedRequest {
   body: string;
   headers: Record<string, string>;
   status?: number;
-  /** The vault permission the request needs, e.g. secrets/set (vault requests only). */
+  /** The permission the request needs: a vault permission (secrets/set) or an ARM RBAC action
+   *  (Microsoft.Compute/virtualMachines/extensions/write). */
   permission?: string;
 }
 

@@ -71,6 +71,22 @@ export const ERRORS = {
   BootLoaderUnsupported: { code: 605, status: 'error', text: 'The boot loader configuration could not be handled: {reason}. Nothing was changed.' },
   SplitToolMissing: { code: 606, status: 'error', text: 'The OS disk has no /boot partition, and splitting one off the root needs {tools}, not found on this VM. Install {packages} and run enable again.' },
 
+  // --- operator CLI (7xx; the CLI exits with the code minus 700) ---
+  CliUsage: { code: 701, status: 'error', text: '{problem}. Run: ade-linux {command} --help' },
+  CliNoCredential: { code: 702, status: 'error', text: 'No Azure credential: {cause}. Run az login, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or a managed identity) for DefaultAzureCredential.' },
+  CliNoSubscription: { code: 703, status: 'error', text: 'No subscription to work in. Give --subscription <id>, or set AZURE_SUBSCRIPTION_ID.' },
+  CliVmNotFound: { code: 704, status: 'error', text: 'No VM or scale set named {name} in resource group {group} of subscription {subscription}. Check --resource-group, --name and --subscription.' },
+  CliVaultNotFound: { code: 705, status: 'error', text: 'Key vault {vault} was not found ({cause}). Give --disk-encryption-keyvault as the vault\'s name in {group} or as its resource id.' },
+  CliVaultNotForDiskEncryption: { code: 706, status: 'error', text: 'Key vault {vault} is not enabled for disk encryption: the platform could not read its secrets to unlock disks at boot. Run: az keyvault update -n {vault} --enabled-for-disk-encryption true' },
+  CliVaultElsewhere: { code: 707, status: 'error', text: 'Key vault {vault} is in {vaultWhere}, the VM in {vmWhere}: the vault must be in the VM\'s region and subscription. Use a vault there, or --force to deploy anyway.' },
+  CliKekUnusable: { code: 708, status: 'error', text: 'The key encryption key {kek} cannot be used: {cause}. Give a versioned URL of an enabled RSA key (https://<vault>.vault.azure.net/keys/<name>/<version>), or its name in --key-encryption-keyvault.' },
+  CliVolumeTypeNeeded: { code: 709, status: 'error', text: 'VM {vm} has data disks: give --volume-type DATA, OS or ALL (as az vm encryption does).' },
+  CliDenied: { code: 710, status: 'error', text: 'Azure refused {action}: {cause}. Ask for a role that allows it on {scope} (Virtual Machine Contributor for the extension, Key Vault Reader for the checks).' },
+  CliConflict: { code: 711, status: 'error', text: 'Azure reported a conflict on {scope}: {cause}. Another operation is under way there; wait for it to finish and run the command again.' },
+  CliExtensionFailed: { code: 712, status: 'error', text: 'The extension on {vm} reported a failure: {message}' },
+  CliArmError: { code: 713, status: 'error', text: 'Azure answered {status} ({armCode}) to {action}: {cause}' },
+  CliNotEncrypted: { code: 714, status: 'warning', text: 'Not every disk of {vm} is encrypted: {states}.' },
+
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },
   WorkerDied: { code: 502, status: 'error', text: 'The background worker for sequence {seq} stopped without finishing ({cause}); the next enable resumes it from the journal.' },

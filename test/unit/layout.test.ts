@@ -16,6 +16,8 @@ export const MAY_IMPORT: Record<string, readonly string[]> = {
   encryption: ['shared', 'parsers', 'system', 'keys'],
   protocol: ['shared', 'parsers', 'system', 'keys', 'encryption'],
   commands: ['shared', 'parsers', 'system', 'keys', 'encryption', 'protocol'],
+  // the operator CLI runs on the operator's machine, never on the VM: it shares only the error table and report types
+  operator: ['shared'],
   '.': ['shared', 'parsers', 'system', 'keys', 'encryption', 'protocol', 'commands'],
 };
 /** The core receives the system adapters as parameters: from system/ it imports types and constants only. */

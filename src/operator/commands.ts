@@ -1,0 +1,108 @@
+// enable, show and disable: pre-flight checks that fail before anything is deployed, one extension PUT with a
+// fresh SequenceVersion, then the extension's own progress (its Volumes substatus) until no disk is being
+// worked on. The ARM calls go through the Arm interface (arm.ts); output goes to `out` (a line at a time) and
+// `progress` (a line the terminal redraws).
+import { AdeError } from '../shared/errors.ts';
+import type { Arm, VmInfo } from './arm.ts';
+import { allEncrypted, findExtension, readExtensionView, type ExtensionState } from './instance-view.ts';
+import { progressLine, stateJson, stateTable } from './render.ts';
+import { DEFAULT_PUBLISHER, DEFAULT_TYPE, disableSettings, enableSettings, TYPE_HANDLER_VERSION, vaultRef } from './settings.ts';
+
+export interface CliIo {
+  out(text: string): void;
+  warn(text: string): void;
+  progress(line: string): void;
+  sleep(ms: number): Promise<void>;
+  pollMs: number;
+}
+
+export interface Target { arm: Arm; subscription: string; group: string; name: string; flags: Record<string, string | boolean> }
+
+const str = (f: Target['flags'], k: string): string | undefined => (typeof f[k] === 'string' ? f[k] : undefined);
+const extName = (t: Target) => str(t.flags, 'extension-type') ?? DEFAULT_TYPE;
+const publisherType = (t: Target) => `${str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER}.${extName(t)}`;
+
+async function mustVm(t: Target): Promise<VmInfo> {
+  const vm = await t.arm.getVm(t.group, t.name);
+  if (!vm) throw new AdeError('CliVmNotFound', { name: t.name, group: t.group, subscription: t.subscription });
+  return vm;
+}
+
+const subscriptionOf = (id: string) => /^\/subscriptions\/([^/]+)/i.exec(id)?.[1]?.toLowerCase() ?? '';
+
+/** A failed check stops the command, or with --force becomes a warning. */
+function check(t: Target, io: CliIo, failure: AdeError | undefined): void {
+  if (!failure) return;
+  if (t.flags['force'] !== true) throw failure;
+  io.warn(`warning: --force: ${failure.message}`);
+}
+
+export async function enable(t: Target, io: CliIo, kekOf: (vaultUri: string, value: string) => Promise<string>): Promise<number> {
+  const vm = await mustVm(t);
+  const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? (vm.dataDisks > 0 ? undefined : 'OS');
+  if (!volumeType) throw new AdeError('CliVolumeTypeNeeded', { vm: t.name });
+  const ref = vaultRef(str(t.flags, 'disk-encryption-keyvault')!, t.subscription, t.group);
+  const vault = await t.arm.getVault(ref.id);
+  if (!vault) throw new AdeError('CliVaultNotFound', { vault: ref.name, cause: `no vault ${ref.id}`, group: t.group });
+  check(t, io, vault.enabledForDiskEncryption ? undefined : new AdeError('CliVaultNotForDiskEncryption', { vault: ref.name }));
+  const sameSub = subscriptionOf(vault.id) === subscriptionOf(vm.id);
+  const sameRegion = vault.location.toLowerCase().replace(/\s/g, '') === vm.location.toLowerCase().replace(/\s/g, '');
+  check(t, io, sameSub && sameRegion ? undefined : new AdeError('CliVaultElsewhere', {
+    vault: ref.name, vaultWhere: `${vault.location} / subscription ${subscriptionOf(vault.id)}`, vmWhere: `${vm.location} / subscription ${subscriptionOf(vm.id)}` }));
+  const kekFlag = str(t.flags, 'key-encryption-key');
+  let kek: { url: string; vaultId: string } | undefined;
+  if (kekFlag) {
+    const kv = str(t.flags, 'key-encryption-keyvault');
+    const kref = kv ? vaultRef(kv, t.subscription, t.group) : ref;
+    const kvault = kv ? await t.arm.getVault(kref.id) : vault;
+    if (!kvault) throw new AdeError('CliVaultNotFound', { vault: kref.name, cause: `no vault ${kref.id}`, group: t.group });
+    kek = { url: await kekOf(kvault.vaultUri, kekFlag), vaultId: kvault.id };
+  }
+  const settings = enableSettings({
+    vaultUri: vault.vaultUri, vaultId: vault.id, volumeType, formatAll: t.flags['encrypt-format-all'] === true,
+    ...(kek ? { kekUrl: kek.url, kekVaultId: kek.vaultId } : {}), ...(str(t.flags, 'key-encryption-algorithm') ? { algorithm: str(t.flags, 'key-encryption-algorithm')! } : {}),
+  });
+  return deploy(t, io, vm, settings);
+}
+
+export async function disable(t: Target, io: CliIo): Promise<number> {
+  const vm = await mustVm(t);
+  const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? 'DATA';
+  check(t, io, volumeType === 'DATA' ? undefined : new AdeError('CliUsage', { problem: `disable decrypts data disks only (--volume-type DATA), not ${volumeType}`, command: 'disable' }));
+  return deploy(t, io, vm, disableSettings(volumeType));
+}
+
+async function deploy(t: Target, io: CliIo, vm: VmInfo, settings: Record<string, unknown>): Promise<number> {
+  const noWait = t.flags['no-wait'] === true;
+  io.warn(`Deploying ${publisherType(t)} ${TYPE_HANDLER_VERSION} to ${t.name} (${String(settings['EncryptionOperation'])}, VolumeType ${String(settings['VolumeType'])}, SequenceVersion ${String(settings['SequenceVersion'])})`);
+  await t.arm.putExtension(t.group, t.name, extName(t), { publisher: str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER, type: extName(t), typeHandlerVersion: TYPE_HANDLER_VERSION, settings }, { noWait, location: vm.location });
+  if (noWait) { io.warn('Accepted. Follow it with: ade-linux show'); return 0; }
+  const s = await follow(t, io);
+  io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
+  if (s.provisioning === 'failed') throw new AdeError('CliExtensionFailed', { vm: t.name, message: s.message });
+  return 0;
+}
+
+const working = (s: ExtensionState) => s.os === 'EncryptionInProgress' || s.os === 'VMRestartPending' || s.data === 'EncryptionInProgress' || s.data === 'DecryptionInProgress'
+  || s.volumes.some((v) => /InProgress$/.test(v.state));
+
+/** The extension's progress, redrawn until no disk is being worked on. */
+async function follow(t: Target, io: CliIo): Promise<ExtensionState> {
+  for (;;) {
+    const vm = await mustVm(t);
+    const s = readExtensionView(findExtension(vm.extensions, extName(t), publisherType(t)));
+    if (s.provisioning === 'failed' || !working(s)) return s;
+    io.progress(progressLine(s));
+    await io.sleep(io.pollMs);
+  }
+}
+
+export async function show(t: Target, io: CliIo): Promise<number> {
+  const vm = await mustVm(t);
+  const s = readExtensionView(findExtension(vm.extensions, extName(t), publisherType(t)));
+  io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
+  if (allEncrypted(s)) return 0;
+  const e = new AdeError('CliNotEncrypted', { vm: t.name, states: `OS ${s.os ?? 'unknown'}, data ${s.data ?? 'unknown'}` });
+  io.warn(e.message);
+  return e.code - 700;
+}
