@@ -31,10 +31,15 @@ async function osThenData(ctx: Context, settings: EncryptionSettings, signal: Ab
     throw new AdeError('NotYetSupported', { operation: settings.operation, volumeType: settings.volumeType, version: ctx.version });
   }
   const { runOsOperation } = await import('../encryption/os.ts');
-  const os = await runOsOperation(await coreDeps(ctx, settings, signal));
-  if (settings.volumeType === 'OS' || os.status !== 'success') return os;
-  const data = await dataOperation(ctx, settings, signal);
-  return { ...data, os: os.os ?? 'Encrypted', message: `${os.message} ${data.message}`, volumes: [...(os.volumes ?? []), ...(data.volumes ?? [])] };
+  const all = settings.volumeType === 'All';
+  // All: while the OS disk is worked on, the data volumes are still to come; the status must not look over.
+  const dataFollows = (r: Report): Report => (r.status === 'error' ? r : { ...r, data: 'EncryptionInProgress', message: `${r.message} The data volumes follow.` });
+  const os = await runOsOperation(await coreDeps(ctx, settings, signal, all ? dataFollows : undefined));
+  if (!all || os.status !== 'success') return os;
+  // and while the data volumes are, the OS disk's state and row stay in the status
+  const withOs = (r: Report): Report => ({ ...r, os: os.os ?? 'Encrypted', volumes: [...(os.volumes ?? []), ...(r.volumes ?? [])] });
+  const data = await dataOperation(ctx, settings, signal, withOs);
+  return { ...withOs(data), message: `${os.message} ${data.message}` };
 }
 
 /** The package's own initramfs/ folder: build/handler.mjs sits one level below the package root. */
@@ -57,20 +62,20 @@ export function loadDataModules() {
 const machineName = (): string => hostname().split('.')[0] ?? '';
 
 /** What the core needs for an operation: the machine (with the OS disk's boot plumbing), the keys, the journal. */
-async function coreDeps(ctx: Context, settings: EncryptionSettings, signal: AbortSignal) {
+async function coreDeps(ctx: Context, settings: EncryptionSettings, signal: AbortSignal, decorate: (r: Report) => Report = (r) => r) {
   const [, , { bekVolume }, , { machineTools, volumeKeys }] = await loadDataModules();
   const { handlerEnv: he, log } = ctx;
   return {
     settings, log, signal, tools: machineTools(ctx.run, he.stateDir, '/', initramfsDir(ctx), unlockEnv(ctx)), journal: journalAccess(he.stateDir, ctx.seq),
     keys: volumeKeys({ settings, machineName: machineName(), log, deps: { agentLibDir: he.libDir }, keyVolume: bekVolume({ runner: ctx.run }) }),
-    progress: (r: Report) => { ctx.report(r, ctx.seq); },
+    progress: (r: Report) => { ctx.report(decorate(r), ctx.seq); },
   };
 }
 
 /** Data volumes: the encryption core with the machine, the keys and the journal wired in. */
-async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal): Promise<Report> {
+async function dataOperation(ctx: Context, settings: EncryptionSettings, signal: AbortSignal, decorate?: (r: Report) => Report): Promise<Report> {
   const [{ runDataOperation }, keys, , { rekeyVolumes }] = await loadDataModules();
-  const core = await coreDeps(ctx, settings, signal);
+  const core = await coreDeps(ctx, settings, signal, decorate);
   const { tools, log } = core;
   const rotated = settings.operation === 'DisableEncryption' ? [] : await rekeyVolumes({
     settings, records: tools.records, log,

@@ -15,6 +15,8 @@ import { labLog, sleep, type Vm } from '../../lab/vm.ts';
 import { installDracut } from '../../lab/dracut.ts';
 import { enableSettings, parseStatus, recoveryPassphrase, startOsGuest, type GuestExtension, type GuestAzure } from '../../lab/e2e.ts';
 
+/** How long after a prompt appears the test types: cryptsetup and systemd's agent print it, then turn the echo off. */
+const TYPING_DELAY_MS = 2000;
 const NAME = 'osencrypt';
 const MAPPER = `/dev/mapper/${NAME}`;
 const HEADER = '/boot/luks/osluksheader';
@@ -178,9 +180,12 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     // systemd's password agent on the console (as dracut's crypt module asks), one try per prompt
     await vm.waitSerial(/Recovery passphrase for \/dev\/vda1:/, { since, timeoutMs: 600_000 });
     const first = vm.serialText().length;
+    // a person reads the prompt before typing: the prompt is printed before the echo is turned off
+    await sleep(TYPING_DELAY_MS);
     vm.typeSerial('000000-111111-222222-333333-444444-555555-666666-777777\n');
     await vm.waitSerial(/ade-linux: that is not the recovery passphrase of \/dev\/vda1[\s\S]*Recovery passphrase for \/dev\/vda1:/, { since: first, timeoutMs: 120_000 });
     expect(vm.serialText().slice(since)).not.toMatch(/LAB_READY|ade-linux: opened/);
+    await sleep(TYPING_DELAY_MS);
     vm.typeSerial(`${rec.passphrase}\n`);
     await up;
     const text = vm.serialText().slice(since);

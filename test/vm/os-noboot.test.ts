@@ -15,6 +15,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { labLog, sha256, sleep, type Firmware } from '../../lab/vm.ts';
 import { enableSettings, isOver, parseStatus, recoveryPassphrase, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
 
+/** How long after a prompt appears the test types: cryptsetup and systemd's agent print it, then turn the echo off. */
+const TYPING_DELAY_MS = 2000;
 const MARKER = '/opt/marker';
 const files: Record<string, Buffer> = { 'big.bin': randomBytes(24 << 20), 'etc/app.conf': Buffer.from('must survive the split\n') };
 for (let i = 0; i < 8; i++) files[`many/f${i}.bin`] = randomBytes(100_000 + i * 7919);
@@ -131,9 +133,12 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     for (let i = 0; !vm.running && i < 600; i++) await sleep(50);
     await vm.waitSerial(/Enter passphrase for/, { since, timeoutMs: 600_000 });
     const first = vm.serialText().length;
+    // a person reads the prompt before typing: the prompt is printed before the echo is turned off
+    await sleep(TYPING_DELAY_MS);
     vm.typeSerial('000000-111111-222222-333333-444444-555555-666666-777777\n');
     await vm.waitSerial(/No key available with this passphrase[\s\S]*Enter passphrase for/, { since: first, timeoutMs: 120_000 });
     expect(vm.serialText().slice(since)).not.toMatch(/LAB_READY|ade-linux: opened/);
+    await sleep(TYPING_DELAY_MS);
     vm.typeSerial(`${rec.passphrase}\n`);
     await up;
     g.az.fake.vault.faults.forbidden.delete('secrets/get');
