@@ -30,7 +30,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'encrypt-format-all', help: 'Format the data disks instead of encrypting them in place (their content is lost).', commands: ['enable', 'template'] },
   { name: 'force', help: 'Deploy although a pre-flight check failed (each failure becomes a warning).', commands: [...DEPLOY] },
   { name: 'no-wait', help: 'Return once Azure accepted the request, without waiting for the extension.', commands: [...DEPLOY] },
-  { name: 'publisher', value: 'NAME', help: 'Publisher of the extension as published in your subscription (default AdeLinux).', commands: ['enable', 'disable', 'show', 'template'] },
+  { name: 'publisher', value: 'NAME', help: 'Publisher of the extension (default AdeLinux; README, "Distribution", says how an extension gets published).', commands: ['enable', 'disable', 'show', 'template'] },
   { name: 'extension-type', value: 'TYPE', help: 'Type of the extension (default DiskEncryption).', commands: ['enable', 'disable', 'show', 'template'] },
   { name: 'format', value: 'FORMAT', help: 'arm (a deployable template, default) or bicep.', commands: ['template'], choices: ['arm', 'bicep'] },
   { name: 'output', alias: 'o', value: 'FORMAT', help: 'table (default) or json.', commands: ['enable', 'show', 'disable'], choices: ['table', 'json'] },
