@@ -7,18 +7,10 @@ import type { Call, Engine, Reply, Route } from './arm-routes.ts';
 import { type Json, type ScaleSet, deepMerge, key, props, providerId } from './arm-store.ts';
 import { applyModel, seedScaleSet } from './arm-seed.ts';
 import { machineBody, machineView } from './arm-views.ts';
+import { findIn, isReply } from './arm-vm.ts';
 
 const SS = 'Microsoft.Compute/virtualMachineScaleSets';
-const isReply = (x: unknown): x is Reply => typeof x === 'object' && x !== null && 'status' in x;
-
-function findScaleSet(e: Engine, c: Call, asParentOf?: string): ScaleSet | Reply {
-  const rg = e.store.groupName(c.sub, c.rg);
-  if (rg === undefined) return E.resourceGroupNotFound(c.rg);
-  const id = providerId(c.sub, c.rg, SS, c.names[0]!);
-  const set = e.store.scaleSets.get(key(id));
-  if (set) return set;
-  return asParentOf ? E.parentNotFound(c.verb, asParentOf, id) : E.resourceNotFound(`${SS}/${c.names[0]!}`, rg);
-}
+const findScaleSet = (e: Engine, c: Call, asParentOf?: string): ScaleSet | Reply => findIn(e, c, SS, e.store.scaleSets, asParentOf);
 
 /** The written properties, their extensions' protectedSettings taken out (kept aside, never returned). */
 function takeProtected(set: ScaleSet, body: Json): Json {

@@ -14,16 +14,20 @@ const expanded = (c: Call) => c.query.get('$expand')?.toLowerCase() === 'instanc
 /** What a client may not write: ARM computes these itself. */
 const READ_ONLY = ['provisioningState', 'instanceView', 'vmId', 'timeCreated'];
 
-/** The resource group, then the VM: ARM's 404s in ARM's order. `asParentOf` names the child type asked for. */
-export function findVm(e: Engine, c: Call, asParentOf?: string): Machine | Reply {
+/**
+ * The resource group, then the resource of `type` named by the call in `map`: ARM's 404s in ARM's order.
+ * `asParentOf` names the child type asked for.
+ */
+export function findIn<T>(e: Engine, c: Call, type: string, map: ReadonlyMap<string, T>, asParentOf?: string): T | Reply {
   const rg = e.store.groupName(c.sub, c.rg);
   if (rg === undefined) return E.resourceGroupNotFound(c.rg);
-  const id = providerId(c.sub, c.rg, VM, c.names[0]!);
-  const m = e.store.machines.get(key(id));
-  if (m) return m;
-  return asParentOf ? E.parentNotFound(c.verb, asParentOf, id) : E.resourceNotFound(`${VM}/${c.names[0]!}`, rg);
+  const id = providerId(c.sub, c.rg, type, c.names[0]!);
+  const found = map.get(key(id));
+  if (found) return found;
+  return asParentOf ? E.parentNotFound(c.verb, asParentOf, id) : E.resourceNotFound(`${type}/${c.names[0]!}`, rg);
 }
-const isReply = (x: unknown): x is Reply => typeof x === 'object' && x !== null && 'status' in x;
+export const findVm = (e: Engine, c: Call, asParentOf?: string): Machine | Reply => findIn(e, c, VM, e.store.machines, asParentOf);
+export const isReply = (x: unknown): x is Reply => typeof x === 'object' && x !== null && 'status' in x;
 
 function writableProps(body: Json): Json {
   const p = { ...((body['properties'] ?? {}) as Json) };
