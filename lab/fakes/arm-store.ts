@@ -1,5 +1,5 @@
 // What the fake ARM knows: subscriptions (and their tenant), resource groups, VMs with their extensions and
-// what their guest agent reported, scale sets with their instances, and key vaults. Keys are lower-case ids,
+// what their guest agent reported, their managed disks, scale sets with their instances, and key vaults. Keys are lower-case ids,
 // because ARM ids are case-insensitive; bodies keep the casing they were created with, as ARM does.
 
 export type Json = Record<string, unknown>;
@@ -60,6 +60,8 @@ export class ArmStore {
   readonly machines = new Map<string, Machine>();
   readonly scaleSets = new Map<string, ScaleSet>();
   readonly vaults = new Map<string, Json>();
+  /** Managed disks by id (Microsoft.Compute/disks). */
+  readonly disks = new Map<string, Json>();
   private readonly tenantId: string;
   constructor(tenantId: string) { this.tenantId = tenantId; }
 

@@ -1,6 +1,7 @@
 // Fake Azure Resource Manager (management.azure.com and the sovereign clouds' equivalents), tunnelled to by
 // the fake Azure's proxy: the Compute resources an operator's tools touch to deploy and watch this extension
-// (VMs, their extensions and instance views, scale sets) and the Key Vault management plane's vault GET.
+// (VMs, their extensions and instance views, managed disks, scale sets) and the Key Vault management plane's
+// vault GET.
 // It checks bearer tokens and their audience the way ARM does, requires api-version, runs writes as
 // Azure-AsyncOperation long-running operations whose outcome the test decides, and injects ARM's faults
 // (403 AuthorizationFailed, 409 Conflict, 429 throttling) by RBAC action.
@@ -8,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as E from './arm-errors.ts';
 import { type Decision, Operations, type Settled } from './arm-ops.ts';
 import { type Call, type Engine, type Parsed, type Reply, type Route, parsePath, verbOf } from './arm-routes.ts';
+import { DISK_ROUTES, seedDisks } from './arm-disks.ts';
 import { SCALE_SET_ROUTES } from './arm-scaleset.ts';
 import { type VaultSeed, type ScaleSetSeed, type VmSeed, seedScaleSet, seedVault, seedVm } from './arm-seed.ts';
 import { ArmStore, type DiskInstanceView, type ExtensionInstanceView, type Failure, type Json, key } from './arm-store.ts';
@@ -47,7 +49,7 @@ export interface ExtensionPut {
 export type ExtensionPutHook = (vmId: string, extension: ExtensionPut) => Decision | Promise<Decision>;
 
 const OPERATIONS: Route = { type: 'Microsoft.Compute/locations/operations', inGroup: false, names: 2, methods: { GET: pollOperation } };
-const ROUTES: readonly Route[] = [OPERATIONS, ...VM_ROUTES, ...SCALE_SET_ROUTES];
+const ROUTES: readonly Route[] = [OPERATIONS, ...VM_ROUTES, ...DISK_ROUTES, ...SCALE_SET_ROUTES];
 
 function pollOperation(e: Engine, c: Call): Reply {
   const status = e.poll(c.names[1]!);
@@ -92,6 +94,7 @@ export class FakeArm implements Engine {
     this.store.addGroup(sub, rg, seed.location);
     const m = seedVm(sub, rg, name, seed);
     this.store.machines.set(key(m.id), m);
+    seedDisks(this.store, m);
     return m.id;
   }
 
@@ -113,6 +116,12 @@ export class FakeArm implements Engine {
   vm(id: string): Json | undefined {
     const m = this.store.machine(id);
     return m && machineBody(m, false);
+  }
+
+  /** A managed disk as a GET returns it now (encryptionSettingsCollection once a client wrote one). */
+  disk(id: string): Json | undefined {
+    const d = this.store.disks.get(key(id));
+    return d && structuredClone(d);
   }
 
   scaleSet(id: string): (Json & { protectedSettings: Record<string, unknown> }) | undefined {

@@ -20,7 +20,9 @@ const ALL = COMMANDS;
 const DEPLOY = ['enable', 'disable'] as const;
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'resource-group', alias: 'g', value: 'NAME', help: 'Resource group of the VM.', commands: ['enable', 'show', 'disable'], required: ['enable', 'show', 'disable'] },
-  { name: 'name', alias: 'n', value: 'NAME', help: 'Name of the VM.', commands: ['enable', 'show', 'disable'], required: ['enable', 'show', 'disable'] },
+  { name: 'name', alias: 'n', value: 'NAME', help: 'Name of the VM or scale set. enable and show without it: every Linux VM of the resource group (see --tag).', commands: ['enable', 'show', 'disable'], required: ['disable'] },
+  { name: 'tag', value: 'KEY[=VALUE]', help: 'Without --name: only the VMs with this tag (and value).', commands: ['enable', 'show'] },
+  { name: 'max-parallel', value: 'N', help: 'Without --name: how many VMs are worked on at once (default 4).', commands: ['enable'] },
   { name: 'subscription', value: 'ID', help: 'Subscription id (default: $AZURE_SUBSCRIPTION_ID).', commands: ['enable', 'show', 'disable'] },
   { name: 'disk-encryption-keyvault', value: 'NAME|ID', help: 'Vault that keeps the disk keys: its name (in the VM\'s resource group) or resource id.', commands: ['enable', 'template'], required: ['enable'] },
   { name: 'key-encryption-key', value: 'NAME|URL', help: 'Key encryption key that wraps the disk keys: its versioned URL, or its name in --key-encryption-keyvault.', commands: ['enable', 'template'] },
@@ -62,6 +64,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       value = m[3] ?? rest[++i] ?? '';
       if (value === '' || (m[3] === undefined && value.startsWith('-'))) throw usage(cmd, `--${spec.name} needs a value (${spec.value})`);
       if (spec.choices && !spec.choices.includes(value.toUpperCase()) && !spec.choices.includes(value)) throw usage(cmd, `--${spec.name} is one of ${spec.choices.join(', ')}, not "${value}"`);
+      if (spec.value === 'N' && !/^[1-9]\d{0,2}$/.test(value)) throw usage(cmd, `--${spec.name} is a whole number from 1 to 999, not "${value}"`);
     } else if (m[3] !== undefined) throw usage(cmd, `--${spec.name} takes no value`);
     flags[spec.name] = value;
   }
@@ -73,9 +76,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
 }
 
 const SUMMARY: Record<CommandName, string> = {
-  enable: 'Check the vault and the VM, deploy the extension with the encryption settings, and follow its progress to the end.',
-  show: 'Per-disk encryption state, percent and ETA of a VM (exit status 0 only when every disk is encrypted).',
-  disable: 'Decrypt the data disks, following the progress as enable does.',
+  enable: 'Check the vault and the VM, deploy the extension with the encryption settings, follow its progress to the end, and record the key references on the managed disks. A scale set: its data volumes. No --name: every Linux VM of the group.',
+  show: 'Per-disk encryption state, percent and ETA of a VM, or per instance of a scale set, or per VM of a group (exit status 0 only when every disk is encrypted).',
+  disable: 'Decrypt the data disks of a VM or scale set, following the progress as enable does.',
   template: 'Print an ARM template (or a Bicep resource) that deploys the extension with these settings.',
 };
 

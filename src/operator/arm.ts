@@ -1,12 +1,27 @@
-// The CLI's view of Azure Resource Manager, behind one small interface (units fake it), and its one real
-// implementation on @azure/arm-compute with DefaultAzureCredential against https://management.azure.com:
-// tests reach a fake only through the environment (HTTPS_PROXY, CA trust), as for the extension itself.
-// Every ARM failure becomes a coded error whose message names the fix; the extension's own message, when
-// its deployment fails, is passed on verbatim.
+// The CLI's view of Azure Resource Manager, behind one small interface: units fake it, arm-real.ts is the one
+// real implementation. Every ARM failure becomes a coded error whose message names the fix; the extension's own
+// message, when its deployment fails, is passed on verbatim.
 import { AdeError } from '../shared/errors.ts';
 import type { ExtensionView } from './instance-view.ts';
 
-export interface VmInfo { id: string; name: string; location: string; dataDisks: number; extensions: ExtensionView[] }
+/** A managed disk of a VM: the OS disk has no LUN. */
+export interface DiskRef { id: string; name: string; lun?: number }
+/** One key reference on a managed disk, as single-pass ADE's encryptionSettingsCollection holds it (version 1.1). */
+export interface KeyRef { secretUrl: string; vaultId: string; kekUrl?: string; kekVaultId?: string }
+
+export interface VmInfo {
+  id: string; name: string; location: string; dataDisks: number; extensions: ExtensionView[];
+  osType?: string; tags?: Record<string, string>;
+  /** Its managed disks (none for a scale set's instance, whose disks the scale set manages). */
+  disks?: DiskRef[];
+  /** The instance view's disks: name and the key references Azure holds for each. */
+  diskViews?: Array<{ name: string; encryptionSettings?: unknown[] }>;
+}
+export interface ScaleSetInfo {
+  id: string; name: string; location: string; upgradeMode: string; dataDisks: number; osType?: string;
+  /** The model's extensions (extensionProfile), as the SDK shapes them: name, publisher, typePropertiesType, ... */
+  extensions: Array<Record<string, unknown>>;
+}
 export interface VaultInfo { id: string; name: string; location: string; vaultUri: string; enabledForDiskEncryption: boolean }
 export interface ExtensionBody { publisher: string; type: string; typeHandlerVersion: string; settings: Record<string, unknown> }
 
@@ -15,6 +30,15 @@ export interface Arm {
   getVault(id: string): Promise<VaultInfo | undefined>;
   /** Creates or updates the extension; resolves once ARM's operation ends (or at once with noWait). */
   putExtension(group: string, vm: string, name: string, body: ExtensionBody, o: { noWait: boolean; location: string }): Promise<void>;
+  /** The VMs of a resource group, models only (no instance view). */
+  listVms(group: string): Promise<VmInfo[]>;
+  /** Writes a managed disk's key references (encryptionSettingsCollection); undefined clears them. */
+  setDiskKeys(group: string, disk: DiskRef, keys: KeyRef[] | undefined): Promise<void>;
+  getScaleSet(group: string, name: string): Promise<ScaleSetInfo | undefined>;
+  /** Replaces the scale set model's extension list (a PATCH of its extensionProfile); resolves once ARM's operation ends. */
+  setScaleSetExtensions(group: string, name: string, extensions: Array<Record<string, unknown>>, o: { noWait: boolean }): Promise<void>;
+  /** The scale set's instances with their instance views. */
+  scaleSetInstances(group: string, name: string): Promise<VmInfo[]>;
 }
 
 interface RestLike { statusCode?: number; code?: string; message?: string }
@@ -43,46 +67,3 @@ export function extensionFailure(e: unknown, vm: string): AdeError | undefined {
   return new AdeError('CliExtensionFailed', { vm, message: (inner?.[1] ?? m[1]!).trim() });
 }
 
-const notFound = (e: unknown) => (e as RestLike)?.statusCode === 404;
-
-export async function realArm(subscription: string): Promise<Arm> {
-  const [{ DefaultAzureCredential }, { ComputeManagementClient }, { createDefaultHttpClient, createPipelineRequest }] = await Promise.all([
-    import('@azure/identity'), import('@azure/arm-compute'), import('@azure/core-rest-pipeline')]);
-  const client = new ComputeManagementClient(new DefaultAzureCredential(), subscription);
-  const endpoint = 'https://management.azure.com';
-  const http = createDefaultHttpClient();
-  return {
-    async getVm(group, name) {
-      try {
-        const vm = await client.virtualMachines.get(group, name, { expand: 'instanceView' });
-        return {
-          id: vm.id ?? '', name: vm.name ?? name, location: vm.location ?? '', dataDisks: vm.storageProfile?.dataDisks?.length ?? 0,
-          extensions: (vm.instanceView?.extensions ?? []) as ExtensionView[],
-        };
-      } catch (e) {
-        if (notFound(e)) return undefined;
-        throw armError(e, `reading VM ${name}`, `resource group ${group}`);
-      }
-    },
-    async getVault(id) {
-      // The Key Vault management plane through the compute client's pipeline (its credential and retries).
-      const req = createPipelineRequest({ url: `${endpoint}${id}?api-version=2023-07-01`, method: 'GET' });
-      const res = await client.pipeline.sendRequest(http, req).catch((e: unknown) => { throw armError(e, `reading key vault ${id}`, id); });
-      if (res.status === 404) return undefined;
-      const body = JSON.parse(res.bodyAsText ?? '{}') as { id?: string; name?: string; location?: string; properties?: { vaultUri?: string; enabledForDiskEncryption?: boolean }; error?: { code?: string; message?: string } };
-      if (res.status >= 300) throw armError({ statusCode: res.status, code: body.error?.code, message: body.error?.message }, `reading key vault ${id}`, id);
-      return { id: body.id ?? id, name: body.name ?? '', location: body.location ?? '', vaultUri: body.properties?.vaultUri ?? '', enabledForDiskEncryption: body.properties?.enabledForDiskEncryption === true };
-    },
-    async putExtension(group, vm, name, body, o) {
-      const poller = client.virtualMachineExtensions.createOrUpdate(group, vm, name, {
-        location: o.location, publisher: body.publisher, typePropertiesType: body.type, typeHandlerVersion: body.typeHandlerVersion,
-        autoUpgradeMinorVersion: true, settings: body.settings,
-      });
-      try {
-        if (o.noWait) await poller.submitted(); else await poller;
-      } catch (e) {
-        throw extensionFailure(e, vm) ?? armError(e, `deploying the extension to ${vm}`, `VM ${vm} in ${group}`);
-      }
-    },
-  };
-}

@@ -1,12 +1,14 @@
-// enable, show and disable: pre-flight checks that fail before anything is deployed, one extension PUT with a
-// fresh SequenceVersion, then the extension's own progress (its Volumes substatus) until no disk is being
-// worked on. The ARM calls go through the Arm interface (arm.ts); output goes to `out` (a line at a time) and
-// `progress` (a line the terminal redraws).
+// enable, show and disable on one VM: pre-flight checks that fail before anything is deployed, one extension PUT
+// with a fresh SequenceVersion, then the extension's own progress (its Volumes substatus) until no disk is being
+// worked on, and at the end the key references written onto the managed disks (disk-keys.ts). The ARM calls go
+// through the Arm interface (arm.ts); output goes to `out` (a line at a time) and `progress` (a line the
+// terminal redraws).
 import { AdeError } from '../shared/errors.ts';
 import type { Arm, VmInfo } from './arm.ts';
+import { diskKeyPlan, disksToClear, type Kek, type Vault } from './disk-keys.ts';
 import { allEncrypted, findExtension, readExtensionView, type ExtensionState } from './instance-view.ts';
 import { progressLine, stateJson, stateTable } from './render.ts';
-import { DEFAULT_PUBLISHER, DEFAULT_TYPE, disableSettings, enableSettings, TYPE_HANDLER_VERSION, vaultRef } from './settings.ts';
+import { DEFAULT_PUBLISHER, DEFAULT_TYPE, disableSettings, type EnableInput, enableSettings, TYPE_HANDLER_VERSION, vaultRef } from './settings.ts';
 
 export interface CliIo {
   out(text: string): void;
@@ -18,11 +20,11 @@ export interface CliIo {
 
 export interface Target { arm: Arm; subscription: string; group: string; name: string; flags: Record<string, string | boolean> }
 
-const str = (f: Target['flags'], k: string): string | undefined => (typeof f[k] === 'string' ? f[k] : undefined);
-const extName = (t: Target) => str(t.flags, 'extension-type') ?? DEFAULT_TYPE;
-const publisherType = (t: Target) => `${str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER}.${extName(t)}`;
+export const str = (f: Target['flags'], k: string): string | undefined => (typeof f[k] === 'string' ? f[k] : undefined);
+export const extName = (t: Target) => str(t.flags, 'extension-type') ?? DEFAULT_TYPE;
+export const publisherType = (t: Target) => `${str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER}.${extName(t)}`;
 
-async function mustVm(t: Target): Promise<VmInfo> {
+export async function mustVm(t: Target): Promise<VmInfo> {
   const vm = await t.arm.getVm(t.group, t.name);
   if (!vm) throw new AdeError('CliVmNotFound', { name: t.name, group: t.group, subscription: t.subscription });
   return vm;
@@ -31,16 +33,18 @@ async function mustVm(t: Target): Promise<VmInfo> {
 const subscriptionOf = (id: string) => /^\/subscriptions\/([^/]+)/i.exec(id)?.[1]?.toLowerCase() ?? '';
 
 /** A failed check stops the command, or with --force becomes a warning. */
-function check(t: Target, io: CliIo, failure: AdeError | undefined): void {
+export function check(t: Target, io: CliIo, failure: AdeError | undefined): void {
   if (!failure) return;
   if (t.flags['force'] !== true) throw failure;
   io.warn(`warning: --force: ${failure.message}`);
 }
 
-export async function enable(t: Target, io: CliIo, kekOf: (vaultUri: string, value: string) => Promise<string>): Promise<number> {
-  const vm = await mustVm(t);
-  const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? (vm.dataDisks > 0 ? undefined : 'OS');
-  if (!volumeType) throw new AdeError('CliVolumeTypeNeeded', { vm: t.name });
+export interface EnableChecked { vm: VmInfo; vault: Vault; kek?: Kek; input: EnableInput }
+
+/** Every pre-flight check of enable, then what the settings are made of. */
+export async function checkEnable(t: Target, io: CliIo, vm: VmInfo, kekOf: KekOf, defaultVolumeType?: string): Promise<EnableChecked> {
+  const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? defaultVolumeType ?? (vm.dataDisks > 0 ? undefined : 'OS');
+  if (!volumeType) throw new AdeError('CliVolumeTypeNeeded', { vm: vm.name });
   const ref = vaultRef(str(t.flags, 'disk-encryption-keyvault')!, t.subscription, t.group);
   const vault = await t.arm.getVault(ref.id);
   if (!vault) throw new AdeError('CliVaultNotFound', { vault: ref.name, cause: `no vault ${ref.id}`, group: t.group });
@@ -50,7 +54,7 @@ export async function enable(t: Target, io: CliIo, kekOf: (vaultUri: string, val
   check(t, io, sameSub && sameRegion ? undefined : new AdeError('CliVaultElsewhere', {
     vault: ref.name, vaultWhere: `${vault.location} / subscription ${subscriptionOf(vault.id)}`, vmWhere: `${vm.location} / subscription ${subscriptionOf(vm.id)}` }));
   const kekFlag = str(t.flags, 'key-encryption-key');
-  let kek: { url: string; vaultId: string } | undefined;
+  let kek: Kek | undefined;
   if (kekFlag) {
     const kv = str(t.flags, 'key-encryption-keyvault');
     const kref = kv ? vaultRef(kv, t.subscription, t.group) : ref;
@@ -58,36 +62,64 @@ export async function enable(t: Target, io: CliIo, kekOf: (vaultUri: string, val
     if (!kvault) throw new AdeError('CliVaultNotFound', { vault: kref.name, cause: `no vault ${kref.id}`, group: t.group });
     kek = { url: await kekOf(kvault.vaultUri, kekFlag), vaultId: kvault.id };
   }
-  const settings = enableSettings({
+  const input: EnableInput = {
     vaultUri: vault.vaultUri, vaultId: vault.id, volumeType, formatAll: t.flags['encrypt-format-all'] === true,
     ...(kek ? { kekUrl: kek.url, kekVaultId: kek.vaultId } : {}), ...(str(t.flags, 'key-encryption-algorithm') ? { algorithm: str(t.flags, 'key-encryption-algorithm')! } : {}),
-  });
-  return deploy(t, io, vm, settings);
+  };
+  return { vm, vault: { id: vault.id, vaultUri: vault.vaultUri }, ...(kek ? { kek } : {}), input };
+}
+
+export type KekOf = (vaultUri: string, value: string) => Promise<string>;
+
+export async function enable(t: Target, io: CliIo, kekOf: KekOf): Promise<number> {
+  const c = await checkEnable(t, io, await mustVm(t), kekOf);
+  const s = await deploy(t, io, c.vm, enableSettings(c.input));
+  if (s) await writeKeys(t, io, c, s);
+  return 0;
+}
+
+/** The key references of the volumes now encrypted, onto their managed disks. */
+export async function writeKeys(t: Target, io: CliIo, c: EnableChecked, s: ExtensionState): Promise<void> {
+  const { writes, unplaced } = diskKeyPlan(c.vm.disks ?? [], s.volumes, c.vault, c.kek);
+  for (const w of writes) {
+    await t.arm.setDiskKeys(t.group, w.disk, w.keys);
+    io.warn(`Disk ${w.disk.name}${w.disk.lun === undefined ? ' (OS)' : ` (LUN ${w.disk.lun})`}: key reference ${w.keys.map((k) => k.secretUrl).join(', ')} written to its encryption settings.`);
+  }
+  for (const v of unplaced) io.warn(`warning: ${v.device} is encrypted with ${v.secretUrl}, but no managed disk of ${c.vm.name} could be matched to it (no Azure LUN link, or another vault): its key stays in Key Vault only.`);
 }
 
 export async function disable(t: Target, io: CliIo): Promise<number> {
   const vm = await mustVm(t);
   const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? 'DATA';
   check(t, io, volumeType === 'DATA' ? undefined : new AdeError('CliUsage', { problem: `disable decrypts data disks only (--volume-type DATA), not ${volumeType}`, command: 'disable' }));
-  return deploy(t, io, vm, disableSettings(volumeType));
-}
-
-async function deploy(t: Target, io: CliIo, vm: VmInfo, settings: Record<string, unknown>): Promise<number> {
-  const noWait = t.flags['no-wait'] === true;
-  io.warn(`Deploying ${publisherType(t)} ${TYPE_HANDLER_VERSION} to ${t.name} (${String(settings['EncryptionOperation'])}, VolumeType ${String(settings['VolumeType'])}, SequenceVersion ${String(settings['SequenceVersion'])})`);
-  await t.arm.putExtension(t.group, t.name, extName(t), { publisher: str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER, type: extName(t), typeHandlerVersion: TYPE_HANDLER_VERSION, settings }, { noWait, location: vm.location });
-  if (noWait) { io.warn('Accepted. Follow it with: ade-linux show'); return 0; }
-  const s = await follow(t, io);
-  io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
-  if (s.provisioning === 'failed') throw new AdeError('CliExtensionFailed', { vm: t.name, message: s.message });
+  const s = await deploy(t, io, vm, disableSettings(volumeType));
+  if (s?.data !== 'NotEncrypted') return 0;
+  // Decrypted: the data disks no longer need the platform to deliver keys (ADE clears them the same way).
+  const after = await mustVm(t);
+  for (const d of disksToClear(after.disks ?? [], after.diskViews ?? [])) {
+    await t.arm.setDiskKeys(t.group, d, undefined);
+    io.warn(`Disk ${d.name} (LUN ${String(d.lun)}): key references cleared.`);
+  }
   return 0;
 }
 
-const working = (s: ExtensionState) => s.os === 'EncryptionInProgress' || s.os === 'VMRestartPending' || s.data === 'EncryptionInProgress' || s.data === 'DecryptionInProgress'
+/** Deploys; the final state once the extension is done with every disk (undefined with --no-wait). */
+export async function deploy(t: Target, io: CliIo, vm: VmInfo, settings: Record<string, unknown>): Promise<ExtensionState | undefined> {
+  const noWait = t.flags['no-wait'] === true;
+  io.warn(`Deploying ${publisherType(t)} ${TYPE_HANDLER_VERSION} to ${t.name} (${String(settings['EncryptionOperation'])}, VolumeType ${String(settings['VolumeType'])}, SequenceVersion ${String(settings['SequenceVersion'])})`);
+  await t.arm.putExtension(t.group, t.name, extName(t), { publisher: str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER, type: extName(t), typeHandlerVersion: TYPE_HANDLER_VERSION, settings }, { noWait, location: vm.location });
+  if (noWait) { io.warn('Accepted. Follow it with: ade-linux show'); return undefined; }
+  const s = await follow(t, io);
+  io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
+  if (s.provisioning === 'failed') throw new AdeError('CliExtensionFailed', { vm: t.name, message: s.message });
+  return s;
+}
+
+export const working = (s: ExtensionState) => s.os === 'EncryptionInProgress' || s.os === 'VMRestartPending' || s.data === 'EncryptionInProgress' || s.data === 'DecryptionInProgress'
   || s.volumes.some((v) => /InProgress$/.test(v.state));
 
 /** The extension's progress, redrawn until no disk is being worked on. */
-async function follow(t: Target, io: CliIo): Promise<ExtensionState> {
+export async function follow(t: Target, io: CliIo): Promise<ExtensionState> {
   for (;;) {
     const vm = await mustVm(t);
     const s = readExtensionView(findExtension(vm.extensions, extName(t), publisherType(t)));

@@ -1,8 +1,11 @@
 // The operator CLI's command table (cli.ts runs it on this process; tests run it on a recorded one). Exit status: 0, or the error's code minus 700 (src/shared/errors.ts, 7xx).
 import { AdeError } from '../shared/errors.ts';
 import { helpText, parseArgs, type CommandName } from './args.ts';
-import { armError, realArm } from './arm.ts';
+import { armError } from './arm.ts';
+import { RealArm } from './arm-real.ts';
 import { disable, enable, show, type CliIo, type Target } from './commands.ts';
+import { fleet } from './fleet.ts';
+import { disableScaleSet, enableScaleSet, showScaleSet } from './scaleset.ts';
 import { isKeyUrl } from './settings.ts';
 import { armTemplate, bicep } from './template.ts';
 
@@ -37,7 +40,7 @@ async function run(p: Process, command: CommandName, flags: Record<string, strin
   if (command === 'template') { p.stdout(template(flags)); return 0; }
   const subscription = (typeof flags['subscription'] === 'string' ? flags['subscription'] : undefined) ?? p.env['AZURE_SUBSCRIPTION_ID'];
   if (!subscription) throw new AdeError('CliNoSubscription');
-  const t: Target = { arm: await realArm(subscription), subscription, group: flags['resource-group'] as string, name: flags['name'] as string, flags };
+  const t: Target = { arm: await RealArm.connect(subscription), subscription, group: flags['resource-group'] as string, name: typeof flags['name'] === 'string' ? flags['name'] : '', flags };
   let drawn = false;
   const io: CliIo = {
     out: (s) => { if (drawn) { p.stderr('\n'); drawn = false; } p.stdout(s); },
@@ -46,6 +49,10 @@ async function run(p: Process, command: CommandName, flags: Record<string, strin
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     pollMs: Number(p.env['ADE_LINUX_POLL_MS'] ?? 10_000),
   };
+  if (!t.name) return fleet(command === 'enable' ? 'enable' : 'show', t, io, kekOf);
+  // A name that is no VM may be a scale set's (as az vm / az vmss, behind one command).
+  const ss = (await t.arm.getVm(t.group, t.name)) ? undefined : await t.arm.getScaleSet(t.group, t.name);
+  if (ss) return command === 'enable' ? enableScaleSet(t, io, ss, kekOf) : command === 'disable' ? disableScaleSet(t, io, ss) : showScaleSet(t, io, ss);
   if (command === 'enable') return enable(t, io, kekOf);
   if (command === 'disable') return disable(t, io);
   return show(t, io);

@@ -28,3 +28,16 @@ export function progressLine(s: ExtensionState, width = 20): string {
   const what = busy ? `${busy.device} ${busy.state}${busy.etaSeconds !== undefined ? `, ETA ${eta(busy.etaSeconds)}` : ''}` : `OS ${s.os ?? '…'}, data ${s.data ?? '…'}`;
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct === undefined ? '  ?' : String(pct).padStart(3)}%  ${what}`;
 }
+
+/** A scale set's instances, one row each: its OS and data state and how far its volumes are. */
+export function instancesTable(set: string, all: ReadonlyArray<{ name: string; state: ExtensionState }>): string {
+  const head = ['Instance', 'OS', 'Data', 'Done', 'Extension'];
+  const rows = all.map(({ name, state: s }) => [name, s.os ?? 'unknown', s.data ?? 'unknown', `${overallPercent(s) ?? (s.data === 'Encrypted' ? 100 : 0)}%`, s.provisioning]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
+  return `${[`scale set ${set}: ${all.length} instance(s)`, line(head), ...rows.map(line)].join('\n')}\n`;
+}
+
+export function instancesJson(set: string, all: ReadonlyArray<{ name: string; state: ExtensionState }>): string {
+  return `${JSON.stringify({ scaleSet: set, instances: all.map(({ name, state: s }) => ({ name, os: s.os ?? null, data: s.data ?? null, extension: s.provisioning, message: s.message, volumes: s.volumes })) }, null, 2)}\n`;
+}

@@ -50,3 +50,23 @@ export function disableSettings(volumeType: string, sequence: () => string = ran
 export function isKeyUrl(value: string): boolean {
   return /^https:\/\/[^/]+\/keys\/[^/]+\/[^/]+$/i.test(value);
 }
+
+/**
+ * `az vmss encryption enable`'s settings: no SequenceVersion (the scale set's extension gets a fresh
+ * forceUpdateTag instead), and '' where the VM form sends null or a default.
+ */
+export function scaleSetEnableSettings(i: EnableInput): Record<string, string> {
+  return {
+    KeyVaultURL: i.vaultUri.replace(/\/+$/, ''),
+    KeyEncryptionKeyURL: i.kekUrl ?? '',
+    KeyVaultResourceId: i.vaultId,
+    KekVaultResourceId: i.kekUrl ? (i.kekVaultId ?? i.vaultId) : '',
+    KeyEncryptionAlgorithm: i.kekUrl ? (i.algorithm ?? 'RSA-OAEP') : '',
+    VolumeType: i.volumeType,
+    EncryptionOperation: i.formatAll ? 'EnableEncryptionFormatAll' : 'EnableEncryption',
+  };
+}
+
+export function scaleSetDisableSettings(volumeType: string): Record<string, string> {
+  return { VolumeType: volumeType, EncryptionOperation: 'DisableEncryption' };
+}

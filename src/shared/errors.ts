@@ -86,6 +86,8 @@ export const ERRORS = {
   CliExtensionFailed: { code: 712, status: 'error', text: 'The extension on {vm} reported a failure: {message}' },
   CliArmError: { code: 713, status: 'error', text: 'Azure answered {status} ({armCode}) to {action}: {cause}' },
   CliNotEncrypted: { code: 714, status: 'warning', text: 'Not every disk of {vm} is encrypted: {states}.' },
+  CliFleetEmpty: { code: 715, status: 'error', text: 'No Linux VM in resource group {group} matches --tag {tag}. Check --resource-group and --tag, or give --name for one VM or scale set.' },
+  CliFleetIncomplete: { code: 716, status: 'warning', text: '{left} of {total} VMs did not end encrypted: {vms}. The table says why; run the same command again: VMs already encrypted are skipped and those under way are followed, not deployed again.' },
 
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },

@@ -2,17 +2,14 @@
 // Manager and Key Vault, reached the way production code reaches Azure: https://management.azure.com through
 // HTTPS_PROXY and CA trust, a managed identity from the fake IMDS through DefaultAzureCredential. The fake plays
 // the guest agent: on the extension PUT it reports the extension's status as our handler writes it, step by step.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeAzure, startFakeAzure } from '../../../lab/fakes/azure.ts';
-import type { ExtensionInstanceView } from '../../../lab/fakes/arm.ts';
 // @ts-expect-error: plain ESM build script
-import { bundleCli, cliPath } from '../../../build/build.mjs';
+import { bundleCli } from '../../../build/build.mjs';
+import { runCli, status } from './cli-run.ts';
 
 const SUB = '00000000-0000-0000-0000-00000000bbbb';
 const RG = 'rg-cli';
-const NODE = join(import.meta.dirname, '../../../node_modules/.bin/node');
 let fake: FakeAzure;
 let n = 0;
 
@@ -23,21 +20,7 @@ beforeAll(async () => {
 afterAll(async () => { await fake?.close(); });
 beforeEach(() => { fake.arm.resetFaults(); fake.arm.onExtensionPut = undefined; fake.log.clear(); });
 
-interface Run { code: number; stdout: string; stderr: string }
-function cli(args: string[], pollMs = '20'): Promise<Run> {
-  const env = { PATH: process.env['PATH'] ?? '', ...fake.env, AZURE_SUBSCRIPTION_ID: SUB, ADE_LINUX_POLL_MS: pollMs };
-  return new Promise((resolve) => {
-    execFile(NODE, [cliPath as string, ...args], { env, timeout: 60_000 }, (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-  });
-}
-
-const status = (s: string, os: string, data: string, volumes: unknown[], message = 'Encrypting the data volumes.'): ExtensionInstanceView => ({
-  statuses: [{ code: `ProvisioningState/${s}`, level: 'Info' as const, displayStatus: 'Provisioning succeeded', message }],
-  substatuses: [
-    { code: `ComponentStatus/EncryptionState/${s}`, level: 'Info' as const, message: JSON.stringify({ os, data }) },
-    { code: `ComponentStatus/Volumes/${s}`, level: 'Info' as const, message: JSON.stringify(volumes) },
-  ],
-});
+const cli = (args: string[], pollMs = '20') => runCli(fake, SUB, args, pollMs);
 
 /** A VM with one data disk and a vault in its region; returns the VM's name and id and the vault's id. */
 function seed(vault: { enabledForDiskEncryption?: boolean; location?: string } = {}) {

@@ -18,7 +18,9 @@ describe('parseArgs', () => {
   it.each([
     [['frobnicate'], /Unknown command "frobnicate"; the commands are enable, show, disable, template/],
     [['enable', ...VM], /enable needs --disk-encryption-keyvault\. Run: ade-linux enable --help/],
-    [['show', '-g', 'rg'], /show needs --name/],
+    [['disable', '-g', 'rg'], /disable needs --name/],
+    [['enable', '-g', 'rg', '--disk-encryption-keyvault', 'kv', '--max-parallel', '0'], /--max-parallel is a whole number from 1 to 999, not "0"/],
+    [['show', ...VM, '--max-parallel', '3'], /"--max-parallel" is not an option of show/],
     [['show', ...VM, '--disk-encryption-keyvault', 'kv'], /"--disk-encryption-keyvault" is not an option of show/],
     [['enable', ...VM, '--disk-encryption-keyvault'], /--disk-encryption-keyvault needs a value \(NAME\|ID\)/],
     [['enable', ...VM, '--disk-encryption-keyvault', '--force'], /--disk-encryption-keyvault needs a value/],
@@ -30,6 +32,12 @@ describe('parseArgs', () => {
     expect(e).toBeInstanceOf(AdeError);
     expect((e as AdeError).code).toBe(701);
     expect((e as AdeError).message).toMatch(msg);
+  });
+
+  it('enable and show without --name work on the resource group\'s VMs (a fleet), with --tag and --max-parallel', () => {
+    expect(parseArgs(['enable', '-g', 'rg', '--disk-encryption-keyvault', 'kv', '--tag', 'env=prod', '--max-parallel', '8']).flags).toEqual({
+      'resource-group': 'rg', 'disk-encryption-keyvault': 'kv', tag: 'env=prod', 'max-parallel': '8' });
+    expect(parseArgs(['show', '-g', 'rg']).flags).toEqual({ 'resource-group': 'rg' });
   });
 
   it('--help needs nothing else, for every command and at the top', () => {
@@ -47,7 +55,8 @@ describe('helpText', () => {
       if (f.commands.includes(c)) expect(text).toContain(`--${f.name}`);
       else expect(text).not.toContain(`--${f.name} `);
     }
-    if (c !== 'template') expect(text).toMatch(/--name NAME\s+Name of the VM\. Required\./);
+    if (c === 'disable') expect(text).toMatch(/--name NAME\s+Name of the VM or scale set\..* Required\./);
+    if (c === 'enable' || c === 'show') expect(text).toMatch(/--name NAME\s+Name of the VM or scale set\. enable and show without it: every Linux VM of the resource group \(see --tag\)\.\n/);
   });
   it('the top level lists the commands', () => {
     expect(helpText()).toMatch(/enable .*\n\s+show .*\n\s+disable .*\n\s+template /);

@@ -25,6 +25,11 @@ function world(o: { vm?: Partial<VmInfo> | null; vault?: Partial<VaultInfo> | nu
     getVm: async () => (o.vm === null ? undefined : { id: VM_ID, name: 'vm1', location: 'westeurope', dataDisks: 1, extensions: [view()], ...o.vm }),
     getVault: async (id) => { calls.push(`getVault ${id}`); return o.vault === null ? undefined : { id: KV_ID, name: 'kv', location: 'westeurope', vaultUri: 'https://kv.vault.azure.net/', enabledForDiskEncryption: true, ...o.vault }; },
     putExtension: async (_g: string, _vm: string, name: string, body: ExtensionBody) => { calls.push(`put ${name} ${JSON.stringify(body.settings)}`); deployed = true; },
+    listVms: async () => [],
+    setDiskKeys: async (_g, disk, keys) => { calls.push(`disk ${disk.name} ${JSON.stringify(keys ?? null)}`); },
+    getScaleSet: async () => undefined,
+    setScaleSetExtensions: async () => undefined,
+    scaleSetInstances: async () => [],
   };
   const out: string[] = []; const warn: string[] = []; const progress: string[] = [];
   const io: CliIo = { out: (s) => out.push(s), warn: (s) => warn.push(s), progress: (l) => progress.push(l), sleep: async () => undefined, pollMs: 0 };
@@ -71,6 +76,26 @@ describe('enable', () => {
     expect(t.out.join('')).toMatch(/^vm1: OS NotEncrypted, data Encrypted \(extension succeeded\)\n/);
   });
 
+  it('at the end, each encrypted volume\'s key reference goes onto its managed disk (OS: /, data: by LUN); others are named', async () => {
+    const secret = (n: string) => `https://kv.vault.azure.net/secrets/${n}/v1`;
+    const t = world({
+      vm: { disks: [{ id: '/d/os', name: 'os' }, { id: '/d/d0', name: 'd0', lun: 0 }, { id: '/d/d1', name: 'd1', lun: 1 }] },
+      views: [ext('Encrypted', 'Encrypted', [
+        { device: '/dev/disk/azure/root-part1', mountpoint: '/', state: 'Encrypted', secretUrl: secret('os') },
+        { device: '/dev/disk/azure/scsi1/lun1-part1', mountpoint: '/data', state: 'Encrypted', secretUrl: secret('d1') },
+        { device: '/dev/mapper/vg-lv', mountpoint: '/lv', state: 'Encrypted', secretUrl: secret('lv') },
+      ])],
+    });
+    const kekOf = async (vaultUri: string, name: string) => `${vaultUri}keys/${name}/v7`;
+    expect(await enable(t.target({ ...ENABLE, 'volume-type': 'all', 'key-encryption-key': 'kek' }), t.io, kekOf)).toBe(0);
+    const kek = { kekUrl: 'https://kv.vault.azure.net/keys/kek/v7', kekVaultId: KV_ID };
+    expect(t.calls.filter((c) => c.startsWith('disk '))).toEqual([
+      `disk os ${JSON.stringify([{ secretUrl: secret('os'), vaultId: KV_ID, ...kek }])}`,
+      `disk d1 ${JSON.stringify([{ secretUrl: secret('d1'), vaultId: KV_ID, ...kek }])}`,
+    ]);
+    expect(t.warn.join('\n')).toMatch(/\/dev\/mapper\/vg-lv is encrypted with .*lv\/v1, but no managed disk of vm1 could be matched/);
+  });
+
   it('the extension fails: its own message, verbatim, code 712', async () => {
     const t = world({ views: [ext('NotEncrypted', 'NotEncrypted', [], 'failed', 'KeyVaultURL names vault "a" but KeyVaultResourceId names vault "b". Give the URL and the resource id of the same vault.')] });
     const e = await enable(t.target(ENABLE), t.io, noKek).then(() => undefined, (x: unknown) => x as { code: number; message: string });
@@ -92,8 +117,17 @@ describe('show and disable', () => {
     const t = world({ views: [ext('NotEncrypted', 'NotEncrypted', [])] });
     expect(await disable(t.target({}), t.io)).toBe(0);
     expect(t.calls.at(-1)).toMatch(/^put DiskEncryption \{"VolumeType":"DATA","EncryptionOperation":"DisableEncryption","SequenceVersion":"[0-9a-f-]{36}"\}$/);
+    expect(t.calls.filter((c) => c.startsWith('disk '))).toEqual([]);
     const os = world();
     expect(await code(disable(os.target({ 'volume-type': 'os' }), os.io))).toBe(701);
     expect(os.calls).toEqual([]);
+  });
+  it('disable: once decrypted, the data disks that carry key references have them cleared; the OS disk keeps its own', async () => {
+    const t = world({
+      vm: { disks: [{ id: '/d/os', name: 'os' }, { id: '/d/d0', name: 'd0', lun: 0 }, { id: '/d/d1', name: 'd1', lun: 1 }], diskViews: [{ name: 'os', encryptionSettings: [{}] }, { name: 'd0', encryptionSettings: [{}] }, { name: 'd1' }] },
+      views: [ext('Encrypted', 'NotEncrypted', [])],
+    });
+    expect(await disable(t.target({}), t.io)).toBe(0);
+    expect(t.calls.filter((c) => c.startsWith('disk '))).toEqual(['disk d0 null']);
   });
 });

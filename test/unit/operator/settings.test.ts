@@ -2,7 +2,7 @@
 // (test/helpers/client-settings.ts), the CLI's settings for the same inputs are the same JSON body.
 import { describe, expect, it } from 'vitest';
 import { CLIENT_SETTINGS } from '../../helpers/client-settings.ts';
-import { disableSettings, enableSettings, isKeyUrl, vaultRef } from '../../../src/operator/settings.ts';
+import { disableSettings, enableSettings, isKeyUrl, scaleSetDisableSettings, scaleSetEnableSettings, vaultRef } from '../../../src/operator/settings.ts';
 
 const SUB = '00000000-1111-2222-3333-444444444444';
 const VAULT_ID = `/subscriptions/${SUB}/resourceGroups/rg-ade/providers/Microsoft.KeyVault/vaults/contoso-kv`;
@@ -25,6 +25,13 @@ describe('the CLI\'s extension settings are az\'s', () => {
   ])('%s', (name, volumeType) => {
     expect(disableSettings(volumeType, () => SEQ)).toEqual(az(name));
   });
+  it.each([
+    ['az vmss encryption enable (no KEK)', {}],
+    ['az vmss encryption enable --key-encryption-key (KEK)', { kekUrl: 'https://contoso-kv.vault.azure.net/keys/kek1/0123456789abcdef0123456789abcdef' }],
+  ])('%s', (name, kek) => {
+    expect(scaleSetEnableSettings({ vaultUri: 'https://contoso-kv.vault.azure.net/', vaultId: VAULT_ID, volumeType: 'DATA', formatAll: false, ...kek })).toEqual(az(name));
+  });
+  it('az vmss encryption disable', () => expect(scaleSetDisableSettings('DATA')).toEqual(az('az vmss encryption disable')));
   it('a fresh SequenceVersion each time, so the agent runs the extension again', () => {
     const a = enableSettings({ vaultUri: 'https://v.vault.azure.net/', vaultId: VAULT_ID, volumeType: 'DATA', formatAll: false });
     const b = enableSettings({ vaultUri: 'https://v.vault.azure.net/', vaultId: VAULT_ID, volumeType: 'DATA', formatAll: false });

@@ -1,0 +1,28 @@
+// Shared by the CLI's integration tests: the bundled CLI run as bin/ade-linux runs it, against a fake Azure,
+// and the extension's instance view as the guest agent reports our handler's status.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import type { FakeAzure } from '../../../lab/fakes/azure.ts';
+import type { ExtensionInstanceView } from '../../../lab/fakes/arm.ts';
+// @ts-expect-error: plain ESM build script
+import { cliPath } from '../../../build/build.mjs';
+
+const NODE = join(import.meta.dirname, '../../../node_modules/.bin/node');
+
+export interface Run { code: number; stdout: string; stderr: string }
+
+export function runCli(fake: FakeAzure, subscription: string, args: string[], pollMs = '20'): Promise<Run> {
+  const env = { PATH: process.env['PATH'] ?? '', ...fake.env, AZURE_SUBSCRIPTION_ID: subscription, ADE_LINUX_POLL_MS: pollMs };
+  return new Promise((resolve) => {
+    execFile(NODE, [cliPath as string, ...args], { env, timeout: 60_000 }, (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+/** The instance view the agent makes of our status: ProvisioningState, then EncryptionState and Volumes. */
+export const status = (s: string, os: string, data: string, volumes: unknown[], message = 'Encrypting the data volumes.'): ExtensionInstanceView => ({
+  statuses: [{ code: `ProvisioningState/${s}`, level: 'Info' as const, displayStatus: 'Provisioning succeeded', message }],
+  substatuses: [
+    { code: `ComponentStatus/EncryptionState/${s}`, level: 'Info' as const, message: JSON.stringify({ os, data }) },
+    { code: `ComponentStatus/Volumes/${s}`, level: 'Info' as const, message: JSON.stringify(volumes) },
+  ],
+});
