@@ -56,7 +56,7 @@ hdr="$W/boot/$ADE_HEADER"
     fail "the header $ADE_HEADER is missing from $hdrdev"
 }
 
-tried=""
+ADE_TRIED=""
 opened=""
 # Protector 1: the key volume the platform attaches (vfat labelled "BEK VOLUME").
 if keydev=$(find_dev "LABEL=${ADE_KEY_LABEL:-BEK VOLUME}" 15); then
@@ -64,11 +64,11 @@ if keydev=$(find_dev "LABEL=${ADE_KEY_LABEL:-BEK VOLUME}" 15); then
         if [ -f "$W/key/$ADE_KEY_FILE" ]; then
             if cryptsetup open --header "$hdr" --key-file "$W/key/$ADE_KEY_FILE" "$data" "$NAME"; then
                 opened="key volume"
-            else tried="$tried key volume: the key file $ADE_KEY_FILE did not open the header;"; fi
-        else tried="$tried key volume: no file $ADE_KEY_FILE on $keydev;"; fi
+            else protector_failed "key volume" "the key file $ADE_KEY_FILE did not open the header"; fi
+        else protector_failed "key volume" "no file $ADE_KEY_FILE on $keydev"; fi
         umount "$W/key"
-    else tried="$tried key volume: cannot mount $keydev;"; fi
-else tried="$tried key volume: no disk labelled ${ADE_KEY_LABEL:-BEK VOLUME} attached;"; fi
+    else protector_failed "key volume" "cannot mount $keydev"; fi
+else protector_failed "key volume" "no disk labelled ${ADE_KEY_LABEL:-BEK VOLUME} attached"; fi
 
 # The recovery passphrase, three tries. With systemd in the initramfs (RHEL 8/9, Azure Linux) through its
 # password agent on the console, as dracut's own crypt module asks (a tty read of /dev/console from the
@@ -92,15 +92,15 @@ ask_recovery() {
 # cryptsetup prompts on the console with echo off and reads up to three tries; nothing is tried unattended.
 if [ -z "$opened" ] && [ -n "$ADE_RECOVERY_SECRET" ]; then
     if [ "$(luks2_slots "$hdr")" -ge 2 ]; then
-        say "every protector failed:$tried"
+        say "every protector failed ($ADE_TRIED): each one's reason is on its line above"
         say "type the recovery passphrase at the prompt (Key Vault secret $ADE_RECOVERY_SECRET; with a KEK, unwrap it first). 3 tries."
         if ask_recovery; then opened="recovery passphrase"
-        else tried="$tried recovery passphrase: not accepted;"; fi
-    else tried="$tried recovery passphrase: not in the header yet (it is added when the encryption has finished);"; fi
+        else protector_failed "recovery passphrase" "not accepted"; fi
+    else protector_failed "recovery passphrase" "not in the header yet (it is added when the encryption has finished)"; fi
 fi
 
 umount "$W/boot"
-[ -n "$opened" ] || fail "every protector failed:$tried"
+[ -n "$opened" ] || fail "every protector failed ($ADE_TRIED): each one's reason is on its line above"
 say "opened $data as /dev/mapper/$NAME with the $opened"
 # the initqueue's "finished" test is [ -e /dev/mapper/$NAME ]: let udev make the node before the next round
 udevadm settle --timeout=30 > /dev/null 2>&1

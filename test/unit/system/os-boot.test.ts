@@ -51,6 +51,13 @@ describe('the initramfs network unlock helpers', () => {
     expect(sh(`json_str ${member}`, json).toString()).toBe(want);
   });
 
+  it('protector_failed: one console line per protector, whatever its reason holds; the names for the summary', () => {
+    const out = sh('say() { echo "ade-linux: $*"; }; ADE_TRIED=""; protector_failed "key volume" "no disk labelled BEK VOLUME attached"; '
+      + 'protector_failed "Key Vault" "cannot read the secret: HTTP 403: Caller is not authorized; see https://aka.ms/kv"; echo "[$ADE_TRIED]"', '').toString();
+    expect(out).toBe('ade-linux: key volume failed: no disk labelled BEK VOLUME attached\n'
+      + 'ade-linux: Key Vault failed: cannot read the secret: HTTP 403: Caller is not authorized; see https://aka.ms/kv\n[key volume, Key Vault]\n');
+  });
+
   it.each([0, 1, 2, 3, 31, 32, 33, 64, 65])('b64url then base64 -d gives back %i bytes exactly (any padding)', (n) => {
     const bytes = Buffer.from(Array.from({ length: n }, (_, i) => (i * 97 + 251) % 256));
     expect(sh('b64url | base64 -d', bytes.toString('base64url'))).toEqual(bytes);
