@@ -8,10 +8,10 @@ export default defineConfig({
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
-      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 300_000 } },
+      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 300_000, globalSetup: ['test/helpers/bundle-cli.ts'] } },
       {
         test: {
-          name: 'vm', include: ['test/vm/**/*.test.ts'], testTimeout: 1_800_000, hookTimeout: 1_800_000,
+          name: 'vm', include: ['test/vm/**/*.test.ts'], testTimeout: 1_800_000, hookTimeout: 1_800_000, globalSetup: ['test/helpers/bundle-cli.ts'],
         },
       },
     ],

@@ -1,17 +1,21 @@
-// npm run lab — the lab demo: the packaged extension, driven by the fake guest agent inside a full Debian
-// guest (systemd) with an OS disk, three ext4 data disks holding files and an empty "BEK VOLUME" key disk.
-// Key Vault and IMDS are the host's fakes (lab/fakes), reached only through one guestfwd rule. It encrypts
-// the data disks in place (KEK-wrapped keys escrowed in the fake vault), shows live progress, reboots, proves
-// the volumes are unlocked at boot and every file is intact. Exit 0 only if all of that holds.
+// npm run lab — the lab demo: the README's quick start, run as written against the lab. A full Debian guest
+// (systemd) with an OS disk, three ext4 data disks holding files and an empty "BEK VOLUME" key disk; Key Vault,
+// IMDS and Resource Manager are the host's fakes (lab/fakes), the guest reaches them only through one guestfwd
+// rule. `bin/ade-linux enable` runs on the host against the fake Resource Manager; the lab's platform
+// (lab/platform.ts) hands its extension PUT to the fake guest agent in the guest, as Azure does, and the real
+// worker's status back. The data disks are encrypted in place (KEK-wrapped keys escrowed in the fake vault) with
+// the CLI's live progress bar; the VM is restarted as Azure restarts an encrypted VM (a fresh key volume filled
+// from the key references the CLI wrote on the disks); the volumes unlock at boot and every file is intact.
+// Exit 0 only if all of that holds.
 // Plain ESM JavaScript; needs Node >= 23 for the lab's TypeScript (re-runs itself on node_modules' Node 24).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const STEPS = 10;
+const STEPS = 11;
 const t0 = Date.now();
 const el = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
 let stepNo = 0;
@@ -47,8 +51,14 @@ if (!fs.existsSync(zipPath)) {
 }
 console.log(`  ${path.relative(REPO, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
 
+step('operator CLI (npm run build: build/cli/cli.mjs, what bin/ade-linux runs)');
+const { bundleCli, cliPath } = await import('../build/build.mjs');
+await bundleCli();
+console.log(`  ${path.relative(REPO, cliPath)}`);
+
 const lab = await import('./vm.ts');
-const { startGuestAzure, GuestExtension, mountDataDisks, enableSettings, parseStatus, isOver, VAULT_HOST } = await import('./e2e.ts');
+const { startGuestAzure, GuestExtension, mountDataDisks, parseStatus, VAULT_HOST, VAULT_NAME, VAULT_URL } = await import('./e2e.ts');
+const { attachPlatform, installLunLinks, restartFromArm } = await import('./platform.ts');
 
 step('guest image (full flavour: Debian 12 + systemd, built from Debian packages, cached)');
 const img = await lab.ensureFullImage();
@@ -60,14 +70,15 @@ const tree = (n) => ({
   [`blob-${n}.bin`]: randomBytes((4 + n) << 20),
   [`dir/nested-${n}.bin`]: randomBytes(200_000 + n),
 });
+// disk names are Azure's LUNs: the lab's stand-in for WALinuxAgent's udev rule links lun<N> as /dev/disk/azure/scsi1/lun<N>
 const DATA = [
-  { name: 'data1', kind: 'ext4', sizeMiB: 256, label: 'data1', files: tree(1) },
-  { name: 'data2', kind: 'ext4', sizeMiB: 192, label: 'data2', files: tree(2) },
-  { name: 'data3', kind: 'ext4', sizeMiB: 128, label: 'data3', files: tree(3) },
+  { name: 'lun0', kind: 'ext4', sizeMiB: 256, label: 'data1', files: tree(1), mountpoint: '/data1' },
+  { name: 'lun1', kind: 'ext4', sizeMiB: 192, label: 'data2', files: tree(2), mountpoint: '/data2' },
+  { name: 'lun2', kind: 'ext4', sizeMiB: 128, label: 'data3', files: tree(3), mountpoint: '/data3' },
 ];
-const MOUNTS = DATA.map((d) => ({ disk: d.name, mountpoint: `/${d.name}` }));
+const MOUNTS = DATA.map((d) => ({ disk: d.name, mountpoint: d.mountpoint }));
 const sha = (c) => createHash('sha256').update(c).digest('hex');
-const expected = Object.fromEntries(DATA.map((d) => [`/${d.name}`, Object.fromEntries(Object.entries(d.files).map(([f, c]) => [f, sha(c)]))]));
+const expected = Object.fromEntries(DATA.map((d) => [d.mountpoint, Object.fromEntries(Object.entries(d.files).map(([f, c]) => [f, sha(c)]))]));
 
 /** Every file's sha256 in the guest against the host's copy; prints one line per file, returns true if all match. */
 async function checkHashes(vm, label) {
@@ -85,21 +96,28 @@ async function checkHashes(vm, label) {
   return ok;
 }
 
-/** One line per volume of the status's Volumes substatus, e.g. `    /data1    EncryptionInProgress   42%`. */
-const volumeLines = (vols) => (vols ?? []).map((v) => [
-  `    ${(v.mountpoint ?? v.device).padEnd(8)}  ${v.state.padEnd(22)}`,
-  v.percent !== undefined ? `${String(v.percent).padStart(3)}%` : '',
-  v.etaSeconds !== undefined ? `  (ETA ${v.etaSeconds} s)` : '',
-  v.code ? `  code ${v.code}` : '',
-].join('').trimEnd()).join('\n');
-
-const result = { encrypted: false, unlockedAtBoot: false, bootEnableOk: false, hashesOk: false };
+const result = { cli: false, encrypted: false, unlockedAtBoot: false, bootEnableOk: false, hashesOk: false };
 let az;
 let vm;
 let ext;
+let platform;
 let rows = [];
+// The resource group and VM name the fake Resource Manager knows the guest by; the vault's group (lab/e2e.ts).
+const SUB = '00000000-0000-0000-0000-00000000aaaa';
+const RG = 'rg';
+const VM_NAME = 'demo';
+
+/** bin/ade-linux on the host, its output on this terminal as the quick start shows it; resolves with its exit code. */
+function adeLinux(args) {
+  console.log(`\n  $ bin/ade-linux ${args.join(' ')}`);
+  const env = { ...process.env, ...az.fake.env, AZURE_SUBSCRIPTION_ID: SUB, ADE_LINUX_POLL_MS: '2000' };
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+}
 try {
-  step('fake Azure (Key Vault + IMDS) on the host; boot: OS disk + 3 ext4 data disks + empty BEK VOLUME');
+  step('fake Azure (Key Vault, IMDS, Resource Manager) on the host; boot: OS disk + 3 ext4 data disks + empty BEK VOLUME');
   az = await startGuestAzure();
   console.log(`  vault ${VAULT_HOST}, KEK ${az.kek.url}; guest reaches it only via ${az.fwd.guestIp}:${az.fwd.guestPort} -> 127.0.0.1:${az.fwd.hostPort}`);
   vm = await lab.bootVm({
@@ -107,34 +125,25 @@ try {
     disks: [...DATA, { name: 'bek', kind: 'vfat', sizeMiB: 16, label: 'BEK VOLUME' }],
   });
   console.log(`  booted in ${(vm.lastBootMs / 1000).toFixed(1)} s (${vm.accel?.accel}); serial log: ${vm.serialLogPath}`);
+  console.log(indent(await installLunLinks(vm))); // /dev/disk/azure/scsi1/lunN, as WALinuxAgent's udev rule makes them
   await mountDataDisks(vm, MOUNTS); // fstab UUID=… /dataN ext4 defaults,nofail, like Azure data disks
   console.log(indent(await vm.run('lsblk -o NAME,SIZE,FSTYPE,LABEL,MOUNTPOINTS')));
   if (!(await checkHashes(vm, 'before'))) throw new Error('the files differ before anything ran');
 
-  step('install the package through the fake guest agent');
+  step('the platform: the fake Resource Manager knows the guest as VM demo, its extension PUTs go to its guest agent');
   ext = await GuestExtension.install(vm, az);
-  const inst = await ext.run('install');
-  console.log(`  unpacked; install: exit ${inst.code} in ${inst.ms} ms`);
-  if (inst.code !== 0) throw new Error(`install failed: ${inst.stderr}`);
+  const vmId = az.fake.arm.addVm(SUB, RG, VM_NAME, { location: 'eastus', dataDisks: DATA.map((_, lun) => ({ lun })) });
+  az.fake.arm.addVault(SUB, RG, VAULT_NAME, { location: 'eastus', enabledForDiskEncryption: true, vaultUri: VAULT_URL });
+  platform = attachPlatform({ arm: az.fake.arm, vmId, ext, az });
+  console.log(`  ${vmId}\n  vault ${VAULT_NAME} (enabledForDiskEncryption, eastus); the package is unpacked in the guest, the agent runs install before the first enable`);
 
-  step('enable: EnableEncryption, VolumeType Data, KEK RSA-OAEP-256; live progress from the status file');
-  const settings = enableSettings(az);
-  const seq = await ext.settings(settings);
-  console.log(`  settings seq ${seq}: ${settings.EncryptionOperation} ${settings.VolumeType}, ${settings.KeyEncryptionAlgorithm}, KEK ${settings.KeyEncryptionKeyURL}`);
-  const en = await ext.run('enable');
-  console.log(`  enable: exit ${en.code} in ${en.ms} ms (the worker runs detached)`);
-  if (en.code !== 0) throw new Error(`enable failed: ${en.stderr}`);
-  let final;
-  let shown = '';
-  for (const end = Date.now() + 20 * 60_000; ;) {
-    const s = await ext.status(seq);
-    const p = s && parseStatus(s);
-    const text = p ? `${p.status}: ${p.message}\n${volumeLines(p.volumes)}` : '(no status yet)';
-    if (text !== shown) console.log(`  [${el()}] ${(shown = text).trimEnd()}`);
-    if (s && isOver(s)) { final = p; break; }
-    if (Date.now() > end) throw new Error(`seq ${seq} did not end after 20 min`);
-    await sleep(2000);
-  }
+  step("the quick start's enable: pre-flight checks, one extension PUT with az's settings, the worker's live progress");
+  const code = await adeLinux(['enable', '-g', RG, '-n', VM_NAME, '--disk-encryption-keyvault', VAULT_NAME, '--key-encryption-key', 'lab-kek', '--volume-type', 'DATA']);
+  result.cli = code === 0;
+  if (!result.cli) throw new Error(`bin/ade-linux enable exited ${code}`);
+  await platform.idle();
+  const seq = platform.seqs.at(-1);
+  const final = parseStatus(await ext.status(seq));
   rows = final.volumes ?? [];
   const luks = await vm.run(`for d in ${DATA.map((d) => d.name).join(' ')}; do cryptsetup isLuks "$(lab-dev $d)" && echo "$d"; done; true`);
   result.encrypted = final.status === 'success' && final.state?.data === 'Encrypted' && rows.length === DATA.length &&
@@ -142,12 +151,11 @@ try {
   console.log(`  ${final.status} (code ${final.code}), state ${JSON.stringify(final.state)}; LUKS on: ${luks.trim().split('\n').filter(Boolean).join(', ') || 'none'}`);
   if (!result.encrypted) throw new Error(`the data disks were not encrypted: ${final.message}`);
 
-  step('power off, boot again: unlocked from /etc/crypttab (key files on the BEK VOLUME) and mounted at boot');
-  await vm.shutdown();
-  await vm.start();
+  step('restart as Azure starts an encrypted VM: a fresh BEK VOLUME from the disks\' key references; unlocked at boot');
+  const started = await restartFromArm({ vm, arm: az.fake.arm, vmId, az, bekDisk: 'bek' });
+  for (const k of started.keys) console.log(`  key volume: ${k.fileName} <- ${k.secretUrl} (on ${k.diskId.split('/').pop()})`);
   console.log(`  back in ${(vm.lastBootMs / 1000).toFixed(1)} s`);
-  const mounts = await vm.run(`for d in ${DATA.map((d) => d.name).join(' ')}; do
-      echo "/$d $(findmnt -no SOURCE /$d) /dev/mapper/ade-$(cryptsetup luksUUID "$(lab-dev $d)")"; done`);
+  const mounts = await vm.run(DATA.map((d) => `echo "${d.mountpoint} $(findmnt -no SOURCE ${d.mountpoint}) /dev/mapper/ade-$(cryptsetup luksUUID "$(lab-dev ${d.name})")"`).join('; '));
   result.unlockedAtBoot = true;
   for (const line of mounts.trim().split('\n')) {
     const [mp, src, want] = line.split(' ');
@@ -158,13 +166,15 @@ try {
   const unlocker = (await vm.run('journalctl -b -q --no-pager -o cat -u ade-linux-unlock.service | grep -i "unlock finished" | tail -n 1 || true')).trim();
   console.log(`  ade-linux-unlock.service (opens from Key Vault what the key volume did not): ${unlocker || 'no run logged'}`);
 
-  step("the agent's enable after boot (same sequence number): must change nothing");
+  step("the agent's enable after boot (same sequence number) must change nothing; then the quick start's show");
   const boot = await ext.boot();
   await sleep(3000);
   const after = await ext.status(seq);
   const workers = (await vm.run(`systemctl list-units --all --no-legend 'ade-linux-worker*' | wc -l`)).trim();
   result.bootEnableOk = boot.code === 0 && boot.seq === seq && after !== undefined && parseStatus(after).status === 'success' && workers === '0';
   console.log(`  enable (boot): exit ${boot.code}, seq ${boot.seq}, in ${boot.ms} ms; status still ${after ? parseStatus(after).status : '(none)'}; worker units: ${workers}`);
+  const shown = await adeLinux(['show', '-g', RG, '-n', VM_NAME]);
+  console.log(`  (show exits ${shown}: 0 only when every disk is encrypted, and this VM's OS disk is not: VolumeType DATA)`);
 
   step('data after the reboot');
   result.hashesOk = await checkHashes(vm, 'after encryption and reboot');
@@ -186,6 +196,7 @@ try {
     }
   }
   const checks = [
+    ['bin/ade-linux enable exited 0 (pre-flight, deployment, progress, key references)', result.cli],
     ['data disks encrypted (LUKS2, keys escrowed, status success)', result.encrypted],
     ['unlocked and mounted on /dev/mapper/ade-* at boot', result.unlockedAtBoot],
     ["agent's enable after boot changed nothing", result.bootEnableOk],
@@ -196,6 +207,7 @@ try {
   console.log(process.exitCode === 0
     ? '  EVERYTHING WORKED: the data disks are encrypted, unlock at boot, and every file is intact.'
     : '  NOT DONE: see the failed checks above.');
+  platform?.detach();
   await vm?.destroy().catch((e) => console.error(`  vm.destroy: ${e}`));
   await az?.close().catch((e) => console.error(`  az.close: ${e}`));
   console.log(`\nlab demo done in ${el()}${vm ? `; serial log: ${vm.serialLogPath}` : ''}`);

@@ -4,7 +4,7 @@
 // extensions/write, which is what the fault switches and the 403 message speak of.
 import type { ArmError } from './arm-errors.ts';
 import type { Decision, Settled } from './arm-ops.ts';
-import type { ArmStore, Failure, Json } from './arm-store.ts';
+import type { ArmStore, Failure, Json, ScriptRun } from './arm-store.ts';
 
 export interface Call {
   method: string;
@@ -35,6 +35,8 @@ export interface Engine {
   cancel(opId: string, error: Failure): void;
   /** The test's verdict on an extension write (onExtensionPut), default success. */
   extensionDecision(vmId: string, extension: Json): Decision | Promise<Decision>;
+  /** Runs a run command's script the test's way (onRunCommandPut); default: it exits 0 and prints nothing. */
+  runCommandDecision(vmId: string, name: string, properties: Json): Promise<ScriptRun>;
 }
 
 export type Handler = (e: Engine, c: Call) => Reply;

@@ -32,6 +32,11 @@ export interface Machine {
   failure?: Failure;
 }
 
+/** How a run command's script ended, as the test (or the lab's guest) ran it. */
+export interface ScriptRun { exitCode: number; output: string; error: string }
+/** A Managed Run Command: its resource and, once its script ended, how. */
+export interface RunCommandState { body: Json; startTime: string; result?: ScriptRun }
+
 export interface ScaleSet { id: string; body: Json; protectedSettings: Map<string, unknown>; instances: Machine[] }
 
 export const props = (body: Json): Json => {
@@ -62,6 +67,8 @@ export class ArmStore {
   readonly vaults = new Map<string, Json>();
   /** Managed disks by id (Microsoft.Compute/disks). */
   readonly disks = new Map<string, Json>();
+  /** Managed Run Commands by id (…/virtualMachines/<vm>/runCommands/<name>). */
+  readonly runCommands = new Map<string, RunCommandState>();
   private readonly tenantId: string;
   constructor(tenantId: string) { this.tenantId = tenantId; }
 

@@ -10,16 +10,20 @@ import * as E from './arm-errors.ts';
 import { type Decision, Operations, type Settled } from './arm-ops.ts';
 import { type Call, type Engine, type Parsed, type Reply, type Route, parsePath, verbOf } from './arm-routes.ts';
 import { DISK_ROUTES, seedDisks } from './arm-disks.ts';
+import { RUN_COMMAND_ROUTES } from './arm-runcmd.ts';
 import { SCALE_SET_ROUTES } from './arm-scaleset.ts';
 import { type VaultSeed, type ScaleSetSeed, type VmSeed, seedScaleSet, seedVault, seedVm } from './arm-seed.ts';
-import { ArmStore, type DiskInstanceView, type ExtensionInstanceView, type Failure, type Json, key } from './arm-store.ts';
+import { ArmStore, type DiskInstanceView, type ExtensionInstanceView, type Failure, type Json, type ScriptRun, key } from './arm-store.ts';
 import { VM_ROUTES } from './arm-vm.ts';
+import { DEPLOY_ROUTES, deploymentOf } from './arm-deploy.ts';
+import { POLICY_ROUTES } from './arm-policy.ts';
+import { type ComplianceResult, remediate } from './arm-policy-remediate.ts';
 import { extensionView, machineBody } from './arm-views.ts';
 import { type RecordedRequest, type RequestLog, flatHeaders, readBody, sendJson } from './http.ts';
 import type { Principal, TokenStore } from './tokens.ts';
 
 export type { OperationOutcome } from './arm-ops.ts';
-export type { ExtensionInstanceView, DiskInstanceView, InstanceViewStatus } from './arm-store.ts';
+export type { ExtensionInstanceView, DiskInstanceView, InstanceViewStatus, ScriptRun } from './arm-store.ts';
 export type { VmSeed, ScaleSetSeed, VaultSeed } from './arm-seed.ts';
 
 /** ARM hosts and the token audiences each accepts (ARM takes both its own and the classic management one). */
@@ -47,9 +51,11 @@ export interface ExtensionPut {
   protectedSettings?: unknown;
 }
 export type ExtensionPutHook = (vmId: string, extension: ExtensionPut) => Decision | Promise<Decision>;
+/** Runs a run command's script (its properties as written: source, parameters, protectedParameters). */
+export type RunCommandHook = (vmId: string, name: string, properties: Json) => Promise<ScriptRun>;
 
 const OPERATIONS: Route = { type: 'Microsoft.Compute/locations/operations', inGroup: false, names: 2, methods: { GET: pollOperation } };
-const ROUTES: readonly Route[] = [OPERATIONS, ...VM_ROUTES, ...DISK_ROUTES, ...SCALE_SET_ROUTES];
+const ROUTES: readonly Route[] = [OPERATIONS, ...VM_ROUTES, ...DISK_ROUTES, ...RUN_COMMAND_ROUTES, ...SCALE_SET_ROUTES, ...DEPLOY_ROUTES, ...POLICY_ROUTES];
 
 function pollOperation(e: Engine, c: Call): Reply {
   const status = e.poll(c.names[1]!);
@@ -75,6 +81,8 @@ export class FakeArm implements Engine {
   retryAfterSeconds = 0;
   /** Decides how an extension write ends (the guest's handler, in effect); default: it succeeds. */
   onExtensionPut: ExtensionPutHook | undefined;
+  /** Runs a run command's script (the lab: in its guest); default: it exits 0 and prints nothing. */
+  onRunCommandPut: RunCommandHook | undefined;
   readonly store: ArmStore;
   private readonly ops = new Operations();
   private readonly tokens: TokenStore;
@@ -152,6 +160,12 @@ export class FakeArm implements Engine {
 
   requests(): RecordedRequest[] { return this.log.of('arm'); }
 
+  /** Plays Azure Policy for an assignment now: compliance per VM in scope; DeployIfNotExists deploys to the non-compliant. */
+  remediate(assignmentId: string): Promise<ComplianceResult[]> { return remediate(this, assignmentId); }
+
+  /** A Microsoft.Resources/deployments resource as GET returns it. */
+  deployment(id: string): Json | undefined { return deploymentOf(this.store, id); }
+
   // The Engine the route handlers use.
   operation(c: Call, location: string, decision: Decision | Promise<Decision>, finish: (s: Settled) => Failure | undefined, withLocation = false) {
     const { id, url } = this.ops.start({ host: c.host, sub: c.sub, location, apiVersion: c.apiVersion, polls: this.pollsBeforeDone, decision, finish });
@@ -164,6 +178,9 @@ export class FakeArm implements Engine {
   poll(opId: string): Json | undefined { return this.ops.poll(opId); }
   extensionDecision(vmId: string, extension: Json): Decision | Promise<Decision> {
     return this.onExtensionPut?.(vmId, extension as unknown as ExtensionPut);
+  }
+  runCommandDecision(vmId: string, name: string, properties: Json): Promise<ScriptRun> {
+    return this.onRunCommandPut?.(vmId, name, properties) ?? Promise.resolve({ exitCode: 0, output: '', error: '' });
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, host: string): Promise<void> {

@@ -1,8 +1,9 @@
 // One loopback server that stands in for Azure as seen from a VM:
 //  - plain HTTP requests are the IMDS token endpoint (reached with AZURE_POD_IDENTITY_AUTHORITY_HOST);
 //  - CONNECT host:443 is an HTTPS proxy (reached with HTTPS_PROXY) that terminates TLS itself with a test-CA
-//    certificate for *.vault.azure.net, login.microsoftonline.com, management.azure.com and the sovereign
-//    clouds' equivalents, and answers as Key Vault, Entra ID or Resource Manager. It never opens a connection
+//    certificate for *.vault.azure.net, login.microsoftonline.com, management.azure.com, the sovereign
+//    clouds' equivalents and *.blob.core.windows.net, and answers as Key Vault, Entra ID, Resource Manager or
+//    a blob download. It never opens a connection
 //    anywhere else: other hosts are refused.
 // So the code under test uses its production URLs unchanged (https://myvault.vault.azure.net/...).
 import http from 'node:http';
@@ -12,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { FakeAad } from './aad.ts';
 import { FakeArm, isArmHost } from './arm.ts';
+import { FakeBlobs, isBlobHost } from './blob.ts';
 import { RequestLog, sendJson } from './http.ts';
 import { FakeImds } from './imds.ts';
 import { type TestPki, makeTestPki } from './ca.ts';
@@ -29,6 +31,7 @@ export interface FakeAzure {
   aad: FakeAad;
   vault: FakeVault;
   arm: FakeArm;
+  blobs: FakeBlobs;
   /** The environment a process needs to reach this fake with production code (see src/keys/README.md). */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -45,11 +48,12 @@ export async function startFakeAzure(opts: { pki?: TestPki } = {}): Promise<Fake
   const aad = new FakeAad(tokens, log);
   const vault = new FakeVault(tokens, log, tenantId);
   const arm = new FakeArm(tokens, log, tenantId);
+  const blobs = new FakeBlobs(log);
   const sockets = new Set<Socket>();
 
   const inner = https.createServer({ key: pki.serverKey, cert: pki.serverCert }, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:443$/, '').toLowerCase();
-    const work = isLoginHost(host) ? aad.handle(req, res, host) : isArmHost(host) ? arm.handle(req, res, host) : vault.handle(req, res, host);
+    const work = isLoginHost(host) ? aad.handle(req, res, host) : isArmHost(host) ? arm.handle(req, res, host) : isBlobHost(host) ? blobs.handle(req, res, host) : vault.handle(req, res, host);
     work.catch((e: unknown) => { if (!res.headersSent) { res.writeHead(500); res.end(String(e)); } });
   });
 
@@ -65,7 +69,7 @@ export async function startFakeAzure(opts: { pki?: TestPki } = {}): Promise<Fake
   outer.on('connect', (req, socket: Socket, head: Buffer) => {
     const target = req.url ?? '';
     const host = target.replace(/:\d+$/, '').toLowerCase();
-    const served = isLoginHost(host) || isArmHost(host) || cloudOfVaultHost(host) !== undefined;
+    const served = isLoginHost(host) || isArmHost(host) || isBlobHost(host) || cloudOfVaultHost(host) !== undefined;
     log.add({ kind: served ? 'connect' : 'refused', host: target, method: 'CONNECT', path: '', query: {}, body: '', headers: {} });
     if (!served || (vault.faults.unreachable && cloudOfVaultHost(host) !== undefined)) { socket.destroy(); return; }
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -82,7 +86,7 @@ export async function startFakeAzure(opts: { pki?: TestPki } = {}): Promise<Fake
     NODE_EXTRA_CA_CERTS: pki.caCertPath,
   };
   return {
-    origin, pki, tenantId, log, tokens, imds, aad, vault, arm, env,
+    origin, pki, tenantId, log, tokens, imds, aad, vault, arm, blobs, env,
     close: () => new Promise<void>((r) => {
       for (const s of sockets) s.destroy();
       outer.close(() => { if (!opts.pki) rmSync(pki.dir, { recursive: true, force: true }); r(); });

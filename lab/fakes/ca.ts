@@ -1,5 +1,5 @@
 // A throw-away PKI made with the real openssl at test time: a CA, one server certificate that covers every
-// Azure host the fakes answer for (vaults, Entra ID and ARM in the public, China and US Gov clouds), and AAD
+// Azure host the fakes answer for (vaults, Entra ID, ARM and blob storage), and AAD
 // application certificates delivered the way the guest agent does (<lib>/<THUMBPRINT>.crt + .prv, PEM).
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 /** Every name the fake's TLS certificate covers (one wildcard level, like the real services). */
 export const FAKE_HOSTS = [
-  '*.vault.azure.net', '*.managedhsm.azure.net', 'login.microsoftonline.com', 'management.azure.com',
+  '*.vault.azure.net', '*.managedhsm.azure.net', 'login.microsoftonline.com', 'management.azure.com', '*.blob.core.windows.net',
   '*.vault.azure.cn', '*.managedhsm.azure.cn', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn', 'management.chinacloudapi.cn',
   '*.vault.usgovcloudapi.net', '*.managedhsm.usgovcloudapi.net', 'login.microsoftonline.us', 'management.usgovcloudapi.net',
 ];

@@ -6,7 +6,7 @@ export interface RecordedRequest {
   seq: number;
   /** Which fake answered: imds, aad, vault, arm; connect = a CONNECT the proxy got; refused = a host the fake never
    *  serves; note = an event a test adds to the timeline (e.g. "journaled"). */
-  kind: 'imds' | 'aad' | 'vault' | 'arm' | 'connect' | 'refused' | 'note';
+  kind: 'imds' | 'aad' | 'vault' | 'arm' | 'blob' | 'connect' | 'refused' | 'note';
   host: string;
   method: string;
   path: string;

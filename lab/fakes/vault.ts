@@ -154,7 +154,9 @@ export class FakeVault {
     const v = this.vault(host);
     const json = body ? (JSON.parse(body) as Record<string, unknown>) : {};
     if (parts[0] === 'keys') {
-      const [, name, version, op] = parts;
+      const [, name, given, op] = parts;
+      // GET /keys/<name> (no version) is the newest version, as Key Vault's get-key answers.
+      const version = given ?? (method === 'GET' && name ? [...(v.keys.get(name)?.keys() ?? [])].at(-1) : undefined);
       const k = name && version ? v.keys.get(name)?.get(version) : undefined;
       if (!k) return err(404, 'KeyNotFound', `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
       const kid = `https://${host}/keys/${name}/${version}`;

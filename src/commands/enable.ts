@@ -18,8 +18,10 @@ export async function enable(ctx: Context): Promise<number> {
   const journal = readJournal(he.stateDir);
   log.info('enable', { seq, mrseq: mrseq ?? null, journal: journal ? `${journal.seq}:${journal.operation}:${journal.phase}` : null });
 
-  // Seen before: resume, never restart.
-  if ((mrseq !== undefined && seq <= mrseq) || journal?.seq === seq) {
+  // Seen before: resume, never restart. A finished journal of the same number that this extension folder never
+  // recorded is another installation's (removed and installed again, or the run-command bootstrap beside the
+  // agent's): both number from 0, so it is a new operation. An upgrade copies mrseq, so it still resumes.
+  if ((mrseq !== undefined && seq <= mrseq) || (journal?.seq === seq && journal.phase !== 'done')) {
     if (journal?.seq === seq) await resume(ctx, journal);
     if (mrseq === undefined || seq > mrseq) writeMrseq(he.extensionDir, seq);
     return 0;

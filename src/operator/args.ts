@@ -32,6 +32,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'encrypt-format-all', help: 'Format the data disks instead of encrypting them in place (their content is lost).', commands: ['enable', 'template'] },
   { name: 'force', help: 'Deploy although a pre-flight check failed (each failure becomes a warning).', commands: [...DEPLOY] },
   { name: 'no-wait', help: 'Return once Azure accepted the request, without waiting for the extension.', commands: [...DEPLOY] },
+  { name: 'via', value: 'HOW', help: 'How the handler reaches the VM: extension (default; needs the extension published, README "Distribution") or run-command (a Managed Run Command installs the package: --package-url, --package-sha256).', commands: ['enable', 'disable', 'show'], choices: ['extension', 'run-command'] },
+  { name: 'package-url', value: 'URL', help: 'With --via run-command: an https URL of the package zip the VM can download (its name as npm run package makes it, e.g. AdeLinux.DiskEncryption-1.1.0.zip).', commands: ['enable', 'disable', 'show'] },
+  { name: 'package-sha256', value: 'HEX', help: 'With --via run-command: the zip\'s sha256; the VM refuses any other file.', commands: ['enable', 'disable', 'show'] },
   { name: 'publisher', value: 'NAME', help: 'Publisher of the extension (default AdeLinux; README, "Distribution", says how an extension gets published).', commands: ['enable', 'disable', 'show', 'template'] },
   { name: 'extension-type', value: 'TYPE', help: 'Type of the extension (default DiskEncryption).', commands: ['enable', 'disable', 'show', 'template'] },
   { name: 'format', value: 'FORMAT', help: 'arm (a deployable template, default) or bicep.', commands: ['template'], choices: ['arm', 'bicep'] },
@@ -56,7 +59,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   const flags: Record<string, string | boolean> = {};
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
-    const m = /^(?:--([a-z-]+)|-([a-z]))(?:=(.*))?$/.exec(arg);
+    const m = /^(?:--([a-z0-9-]+)|-([a-z]))(?:=(.*))?$/.exec(arg);
     const spec = m ? FLAGS.find((f) => (m[1] ? f.name === m[1] : f.alias === m[2])) : undefined;
     if (!m || !spec || !spec.commands.includes(cmd)) throw usage(cmd, `"${arg}" is not an option of ${cmd}`);
     let value: string | boolean = true;

@@ -2,7 +2,7 @@
 // reach a fake only through the environment (HTTPS_PROXY, CA trust), as for the extension itself. Each failure
 // becomes a coded error (arm.ts) whose message names the fix.
 import type { ComputeManagementClient } from '@azure/arm-compute';
-import type { Arm, DiskRef, ExtensionBody, KeyRef, ScaleSetInfo, VaultInfo, VmInfo } from './arm.ts';
+import type { Arm, DiskRef, ExtensionBody, KeyRef, RunCommandView, ScaleSetInfo, VaultInfo, VmInfo } from './arm.ts';
 import { armError, extensionFailure } from './arm.ts';
 import type { ExtensionView } from './instance-view.ts';
 
@@ -122,5 +122,18 @@ export class RealArm implements Arm {
       }
     } catch (e) { throw armError(e, `reading the instances of scale set ${name}`, `scale set ${name} in ${group}`); }
     return out;
+  }
+
+  async runCommand(group: string, vm: string, name: string, body: Record<string, unknown>): Promise<RunCommandView> {
+    try {
+      await this.client.virtualMachineRunCommands.createOrUpdate(group, vm, name, body as unknown as Parameters<ComputeManagementClient['virtualMachineRunCommands']['createOrUpdate']>[3]);
+      const rc = await this.client.virtualMachineRunCommands.getByVirtualMachine(group, vm, name, { expand: 'instanceView' });
+      const v = rc.instanceView;
+      return { executionState: v?.executionState ?? 'Unknown', exitCode: v?.exitCode, output: v?.output ?? '', error: v?.error ?? '' };
+    } catch (e) { throw armError(e, `running the bootstrap on ${vm}`, `VM ${vm} in ${group}`); }
+  }
+
+  async deleteRunCommand(group: string, vm: string, name: string): Promise<void> {
+    try { await this.client.virtualMachineRunCommands.delete(group, vm, name); } catch (e) { throw armError(e, `removing the run command ${name} from ${vm}`, `VM ${vm} in ${group}`); }
   }
 }

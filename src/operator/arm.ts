@@ -23,6 +23,8 @@ export interface ScaleSetInfo {
   extensions: Array<Record<string, unknown>>;
 }
 export interface VaultInfo { id: string; name: string; location: string; vaultUri: string; enabledForDiskEncryption: boolean }
+/** A run command's instance view: its state, exit code and the last 4 KB of its output and error streams. */
+export interface RunCommandView { executionState: string; exitCode?: number | undefined; output: string; error: string }
 export interface ExtensionBody { publisher: string; type: string; typeHandlerVersion: string; settings: Record<string, unknown> }
 
 export interface Arm {
@@ -39,6 +41,10 @@ export interface Arm {
   setScaleSetExtensions(group: string, name: string, extensions: Array<Record<string, unknown>>, o: { noWait: boolean }): Promise<void>;
   /** The scale set's instances with their instance views. */
   scaleSetInstances(group: string, name: string): Promise<VmInfo[]>;
+  /** Creates a Managed Run Command and waits for it to end; its instance view. */
+  runCommand(group: string, vm: string, name: string, body: Record<string, unknown>): Promise<RunCommandView>;
+  /** Removes a run command (a VM holds at most 25), waiting for Azure to finish. */
+  deleteRunCommand(group: string, vm: string, name: string): Promise<void>;
 }
 
 interface RestLike { statusCode?: number; code?: string; message?: string }

@@ -5,10 +5,12 @@
 // terminal redraws).
 import { AdeError } from '../shared/errors.ts';
 import type { Arm, VmInfo } from './arm.ts';
+import { packageRef } from './bootstrap.ts';
+import { type Channel, extensionChannel, runCommandChannel } from './channel.ts';
 import { diskKeyPlan, disksToClear, type Kek, type Vault } from './disk-keys.ts';
-import { allEncrypted, findExtension, readExtensionView, type ExtensionState } from './instance-view.ts';
+import { allEncrypted, type ExtensionState } from './instance-view.ts';
 import { progressLine, stateJson, stateTable } from './render.ts';
-import { DEFAULT_PUBLISHER, DEFAULT_TYPE, disableSettings, type EnableInput, enableSettings, TYPE_HANDLER_VERSION, vaultRef } from './settings.ts';
+import { DEFAULT_PUBLISHER, DEFAULT_TYPE, disableSettings, type EnableInput, enableSettings, vaultRef } from './settings.ts';
 
 export interface CliIo {
   out(text: string): void;
@@ -73,6 +75,8 @@ export type KekOf = (vaultUri: string, value: string) => Promise<string>;
 
 export async function enable(t: Target, io: CliIo, kekOf: KekOf): Promise<number> {
   const c = await checkEnable(t, io, await mustVm(t), kekOf);
+  // The OS disk resumes after its restart through the agent's enable, which a run command never gets.
+  if (str(t.flags, 'via') === 'run-command' && c.input.volumeType !== 'DATA') throw new AdeError('CliUsage', { problem: `--via run-command encrypts data volumes only (--volume-type DATA), not ${c.input.volumeType}: the OS disk needs the extension`, command: 'enable' });
   const s = await deploy(t, io, c.vm, enableSettings(c.input));
   if (s) await writeKeys(t, io, c, s);
   return 0;
@@ -103,13 +107,22 @@ export async function disable(t: Target, io: CliIo): Promise<number> {
   return 0;
 }
 
+/** How this command reaches the handler on `vm` (--via). */
+export function channelFor(t: Target, vm: VmInfo, command: string): Channel {
+  const w = { arm: t.arm, group: t.group, vm, extension: extName(t), publisher: str(t.flags, 'publisher') };
+  if (str(t.flags, 'via') !== 'run-command') return extensionChannel(w);
+  const url = str(t.flags, 'package-url');
+  return runCommandChannel(w, url || command !== 'show' ? packageRef(url, str(t.flags, 'package-sha256'), command) : undefined);
+}
+
 /** Deploys; the final state once the extension is done with every disk (undefined with --no-wait). */
 export async function deploy(t: Target, io: CliIo, vm: VmInfo, settings: Record<string, unknown>): Promise<ExtensionState | undefined> {
   const noWait = t.flags['no-wait'] === true;
-  io.warn(`Deploying ${publisherType(t)} ${TYPE_HANDLER_VERSION} to ${t.name} (${String(settings['EncryptionOperation'])}, VolumeType ${String(settings['VolumeType'])}, SequenceVersion ${String(settings['SequenceVersion'])})`);
-  await t.arm.putExtension(t.group, t.name, extName(t), { publisher: str(t.flags, 'publisher') ?? DEFAULT_PUBLISHER, type: extName(t), typeHandlerVersion: TYPE_HANDLER_VERSION, settings }, { noWait, location: vm.location });
+  const ch = channelFor(t, vm, settings['EncryptionOperation'] === 'DisableEncryption' ? 'disable' : 'enable');
+  io.warn(`Deploying ${ch.how} to ${t.name} (${String(settings['EncryptionOperation'])}, VolumeType ${String(settings['VolumeType'])}, SequenceVersion ${String(settings['SequenceVersion'])})`);
+  await ch.deploy(settings, noWait);
   if (noWait) { io.warn('Accepted. Follow it with: ade-linux show'); return undefined; }
-  const s = await follow(t, io);
+  const s = await follow(io, ch);
   io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
   if (s.provisioning === 'failed') throw new AdeError('CliExtensionFailed', { vm: t.name, message: s.message });
   return s;
@@ -119,10 +132,9 @@ export const working = (s: ExtensionState) => s.os === 'EncryptionInProgress' ||
   || s.volumes.some((v) => /InProgress$/.test(v.state));
 
 /** The extension's progress, redrawn until no disk is being worked on. */
-export async function follow(t: Target, io: CliIo): Promise<ExtensionState> {
+export async function follow(io: CliIo, ch: Channel): Promise<ExtensionState> {
   for (;;) {
-    const vm = await mustVm(t);
-    const s = readExtensionView(findExtension(vm.extensions, extName(t), publisherType(t)));
+    const s = await ch.state();
     if (s.provisioning === 'failed' || !working(s)) return s;
     io.progress(progressLine(s));
     await io.sleep(io.pollMs);
@@ -130,8 +142,7 @@ export async function follow(t: Target, io: CliIo): Promise<ExtensionState> {
 }
 
 export async function show(t: Target, io: CliIo): Promise<number> {
-  const vm = await mustVm(t);
-  const s = readExtensionView(findExtension(vm.extensions, extName(t), publisherType(t)));
+  const s = await channelFor(t, await mustVm(t), 'show').state();
   io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
   if (allEncrypted(s)) return 0;
   const e = new AdeError('CliNotEncrypted', { vm: t.name, states: `OS ${s.os ?? 'unknown'}, data ${s.data ?? 'unknown'}` });

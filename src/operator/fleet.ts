@@ -4,9 +4,9 @@
 // deployment, and deploys to the rest.
 import { AdeError } from '../shared/errors.ts';
 import type { VmInfo } from './arm.ts';
-import { checkEnable, deploy, extName, follow, publisherType, str, working, writeKeys, type CliIo, type KekOf, type Target } from './commands.ts';
+import { channelFor, checkEnable, deploy, follow, str, working, writeKeys, type CliIo, type KekOf, type Target } from './commands.ts';
 import { enableSettings } from './settings.ts';
-import { allEncrypted, findExtension, readExtensionView, type ExtensionState } from './instance-view.ts';
+import { allEncrypted, type ExtensionState } from './instance-view.ts';
 
 export interface FleetRow { vm: string; result: 'encrypted' | 'skipped' | 'in progress' | 'failed' | 'not encrypted'; detail: string }
 
@@ -45,17 +45,17 @@ async function enableOne(t: Target, io: CliIo, name: string, kekOf: KekOf): Prom
   const vt: Target = { ...t, name };
   const vm = (await t.arm.getVm(t.group, name))!;
   const c = await checkEnable(vt, io, vm, kekOf);
-  const now = readExtensionView(findExtension(vm.extensions, extName(vt), publisherType(vt)));
-  if (alreadyDone(now, c.input.volumeType, c.vault.vaultUri)) return { vm: name, result: 'skipped', detail: 'already encrypted with this vault' };
-  const s = working(now) && now.provisioning !== 'failed' ? await follow(vt, io) : await deploy(vt, io, vm, enableSettings(c.input));
+  const ch = channelFor(vt, vm, 'enable');
+  const now = await ch.state().catch(() => undefined); // a VM the bootstrap never ran on has no state yet
+  if (now && alreadyDone(now, c.input.volumeType, c.vault.vaultUri)) return { vm: name, result: 'skipped', detail: 'already encrypted with this vault' };
+  const s = now && working(now) && now.provisioning !== 'failed' ? await follow(io, ch) : await deploy(vt, io, vm, enableSettings(c.input));
   if (!s) return { vm: name, result: 'in progress', detail: 'accepted (--no-wait)' };
   await writeKeys(vt, io, c, s);
   return alreadyDone(s, c.input.volumeType, c.vault.vaultUri) ? { vm: name, result: 'encrypted', detail: s.message } : { vm: name, result: 'not encrypted', detail: s.message };
 }
 
 async function showOne(t: Target, vm: VmInfo): Promise<FleetRow> {
-  const full = (await t.arm.getVm(t.group, vm.name)) ?? vm;
-  const s = readExtensionView(findExtension(full.extensions, extName(t), publisherType(t)));
+  const s = await channelFor({ ...t, name: vm.name }, vm, 'show').state();
   const detail = `OS ${s.os ?? 'unknown'}, data ${s.data ?? 'unknown'}`;
   return allEncrypted(s) ? { vm: vm.name, result: 'encrypted', detail } : { vm: vm.name, result: working(s) ? 'in progress' : 'not encrypted', detail };
 }

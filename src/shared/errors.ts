@@ -88,6 +88,7 @@ export const ERRORS = {
   CliNotEncrypted: { code: 714, status: 'warning', text: 'Not every disk of {vm} is encrypted: {states}.' },
   CliFleetEmpty: { code: 715, status: 'error', text: 'No Linux VM in resource group {group} matches --tag {tag}. Check --resource-group and --tag, or give --name for one VM or scale set.' },
   CliFleetIncomplete: { code: 716, status: 'warning', text: '{left} of {total} VMs did not end encrypted: {vms}. The table says why; run the same command again: VMs already encrypted are skipped and those under way are followed, not deployed again.' },
+  CliBootstrapFailed: { code: 717, status: 'error', text: 'The bootstrap run command on {vm} ended {state} without a status from the handler: {why}. Check that the VM can download --package-url and that --package-sha256 is the zip\'s.' },
 
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },

@@ -1,25 +1,15 @@
 // The bundled CLI beyond one VM's extension, against the fake Resource Manager: the key references it records
 // on the managed disks once the volumes are encrypted (and clears after a decryption), scale sets through
 // their model, and fleets: every Linux VM of a group or a tag, resumable by running the same command again.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeAzure, startFakeAzure } from '../../../lab/fakes/azure.ts';
+import { describe, expect, it } from 'vitest';
 import type { Json } from '../../../lab/fakes/arm-store.ts';
-// @ts-expect-error: plain ESM build script
-import { bundleCli } from '../../../build/build.mjs';
-import { runCli, status } from './cli-run.ts';
+import { fakeAzureForFile, runCli, status } from './cli-run.ts';
 
 const SUB = '00000000-0000-0000-0000-00000000cccc';
-let fake: FakeAzure;
+const fake = fakeAzureForFile();
 let n = 0;
 
-beforeAll(async () => {
-  await (bundleCli as () => Promise<unknown>)();
-  fake = await startFakeAzure();
-}, 120_000);
-afterAll(async () => { await fake?.close(); });
-beforeEach(() => { fake.arm.resetFaults(); fake.arm.onExtensionPut = undefined; fake.log.clear(); });
-
-const cli = (args: string[]) => runCli(fake, SUB, args);
+const cli = (args: string[]) => runCli(fake(), SUB, args);
 const secret = (kv: string, name: string) => `https://${kv}.vault.azure.net/secrets/${name}/0123456789abcdef`;
 const storage = (vm: Json | undefined) => ((vm?.['properties'] as Json)['storageProfile'] as Json);
 const diskId = (vm: Json | undefined, lun?: number): string => {
@@ -27,26 +17,26 @@ const diskId = (vm: Json | undefined, lun?: number): string => {
   const d = lun === undefined ? sp['osDisk'] as Json : (sp['dataDisks'] as Json[]).find((x) => x['lun'] === lun)!;
   return String((d['managedDisk'] as Json)['id']);
 };
-const collection = (id: string) => ((fake.arm.disk(id)?.['properties'] as Json | undefined)?.['encryptionSettingsCollection']) as Json | undefined;
+const collection = (id: string) => ((fake().arm.disk(id)?.['properties'] as Json | undefined)?.['encryptionSettingsCollection']) as Json | undefined;
 
 function group(rg: string) {
   const kv = `kv${++n}`;
-  const kvId = fake.arm.addVault(SUB, rg, kv, { location: 'westeurope', enabledForDiskEncryption: true, vaultUri: `https://${kv}.vault.azure.net/` });
+  const kvId = fake().arm.addVault(SUB, rg, kv, { location: 'westeurope', enabledForDiskEncryption: true, vaultUri: `https://${kv}.vault.azure.net/` });
   return { rg, kv, kvId };
 }
 
 describe('key references on the managed disks', () => {
   it('after success: each encrypted volume\'s secret on its disk (OS by /, data by LUN), with the KEK; disable clears the data disks', async () => {
     const g = group('rg-keys');
-    const vmId = fake.arm.addVm(SUB, g.rg, 'vmk', { location: 'westeurope', dataDisks: [{ lun: 0 }, { lun: 1 }] });
-    const kek = fake.vault.createKey(`${g.kv}.vault.azure.net`, 'kek', 2048);
-    fake.arm.onExtensionPut = (id, x) => fake.arm.setExtensionInstanceView(id, x.name, status('succeeded', 'Encrypted', 'Encrypted', [
+    const vmId = fake().arm.addVm(SUB, g.rg, 'vmk', { location: 'westeurope', dataDisks: [{ lun: 0 }, { lun: 1 }] });
+    const kek = fake().vault.createKey(`${g.kv}.vault.azure.net`, 'kek', 2048);
+    fake().arm.onExtensionPut = (id, x) => fake().arm.setExtensionInstanceView(id, x.name, status('succeeded', 'Encrypted', 'Encrypted', [
       { device: '/dev/disk/azure/root-part1', mountpoint: '/', state: 'Encrypted', secretUrl: secret(g.kv, 'os') },
       { device: '/dev/disk/azure/scsi1/lun1-part1', mountpoint: '/data', state: 'Encrypted', secretUrl: secret(g.kv, 'lun1') },
     ], 'Encrypted the OS volume and 1 data volume(s).'));
     const r = await cli(['enable', '-g', g.rg, '-n', 'vmk', '--disk-encryption-keyvault', g.kv, '--key-encryption-key', kek.url, '--volume-type', 'ALL']);
     expect(r.code, r.stderr).toBe(0);
-    const vm = fake.arm.vm(vmId);
+    const vm = fake().arm.vm(vmId);
     const kekRef = { keyUrl: kek.url, sourceVault: { id: g.kvId } };
     expect(collection(diskId(vm))).toEqual({ enabled: true, encryptionSettingsVersion: '1.1', encryptionSettings: [{ diskEncryptionKey: { secretUrl: secret(g.kv, 'os'), sourceVault: { id: g.kvId } }, keyEncryptionKey: kekRef }] });
     expect(collection(diskId(vm, 1))).toEqual({ enabled: true, encryptionSettingsVersion: '1.1', encryptionSettings: [{ diskEncryptionKey: { secretUrl: secret(g.kv, 'lun1'), sourceVault: { id: g.kvId } }, keyEncryptionKey: kekRef }] });
@@ -57,7 +47,7 @@ describe('key references on the managed disks', () => {
     const show = await cli(['show', '-g', g.rg, '-n', 'vmk']);
     expect(show.code, show.stderr).toBe(0);
 
-    fake.arm.onExtensionPut = (id, x) => fake.arm.setExtensionInstanceView(id, x.name, status('succeeded', 'Encrypted', 'NotEncrypted', [], 'Decrypted 1 data volume(s).'));
+    fake().arm.onExtensionPut = (id, x) => fake().arm.setExtensionInstanceView(id, x.name, status('succeeded', 'Encrypted', 'NotEncrypted', [], 'Decrypted 1 data volume(s).'));
     const d = await cli(['disable', '-g', g.rg, '-n', 'vmk']);
     expect(d.code, d.stderr).toBe(0);
     expect(collection(diskId(vm, 1))?.['enabled']).toBe(false);
@@ -68,11 +58,11 @@ describe('key references on the managed disks', () => {
 describe('scale sets', () => {
   it('Automatic upgrades: the extension in the model (az vmss\'s settings, a fresh forceUpdateTag), each instance followed to the end', async () => {
     const g = group('rg-ss');
-    const ssId = fake.arm.addScaleSet(SUB, g.rg, 'ss1', { location: 'westeurope', capacity: 2, upgradeMode: 'Automatic', dataDisks: [{ lun: 0 }], extensions: [{ name: 'other', properties: { publisher: 'P', type: 'T', typeHandlerVersion: '1.0' } }] });
-    for (const i of ['0', '1']) fake.arm.setExtensionInstanceView(`${ssId}/virtualMachines/${i}`, 'DiskEncryption', status('succeeded', 'NotEncrypted', 'Encrypted', [{ device: '/dev/disk/azure/scsi1/lun0', mountpoint: '/data', state: 'Encrypted' }]));
+    const ssId = fake().arm.addScaleSet(SUB, g.rg, 'ss1', { location: 'westeurope', capacity: 2, upgradeMode: 'Automatic', dataDisks: [{ lun: 0 }], extensions: [{ name: 'other', properties: { publisher: 'P', type: 'T', typeHandlerVersion: '1.0' } }] });
+    for (const i of ['0', '1']) fake().arm.setExtensionInstanceView(`${ssId}/virtualMachines/${i}`, 'DiskEncryption', status('succeeded', 'NotEncrypted', 'Encrypted', [{ device: '/dev/disk/azure/scsi1/lun0', mountpoint: '/data', state: 'Encrypted' }]));
     const r = await cli(['enable', '-g', g.rg, '-n', 'ss1', '--disk-encryption-keyvault', g.kv]);
     expect(r.code, r.stderr).toBe(0);
-    const exts = ((((fake.arm.scaleSet(ssId)!['properties'] as Json)['virtualMachineProfile'] as Json)['extensionProfile'] as Json)['extensions'] as Json[]);
+    const exts = ((((fake().arm.scaleSet(ssId)!['properties'] as Json)['virtualMachineProfile'] as Json)['extensionProfile'] as Json)['extensions'] as Json[]);
     expect(exts.map((e) => e['name'])).toEqual(['other', 'DiskEncryption']);
     expect((exts[1]!['properties'] as Json)).toMatchObject({ publisher: 'AdeLinux', type: 'DiskEncryption', typeHandlerVersion: '1.1', autoUpgradeMinorVersion: true, forceUpdateTag: expect.stringMatching(/^[0-9a-f-]{36}$/),
       settings: { KeyVaultURL: `https://${g.kv}.vault.azure.net`, KeyEncryptionKeyURL: '', KeyVaultResourceId: g.kvId, KekVaultResourceId: '', KeyEncryptionAlgorithm: '', VolumeType: 'DATA', EncryptionOperation: 'EnableEncryption' } });
@@ -84,7 +74,7 @@ describe('scale sets', () => {
 
   it('Manual upgrades: the model is set and the CLI says how to bring the instances up to date; OS needs --force', async () => {
     const g = group('rg-ssm');
-    fake.arm.addScaleSet(SUB, g.rg, 'ss2', { location: 'westeurope', capacity: 1, upgradeMode: 'Manual' });
+    fake().arm.addScaleSet(SUB, g.rg, 'ss2', { location: 'westeurope', capacity: 1, upgradeMode: 'Manual' });
     const os = await cli(['enable', '-g', g.rg, '-n', 'ss2', '--disk-encryption-keyvault', g.kv, '--volume-type', 'OS']);
     expect(os.code).toBe(1);
     expect(os.stderr).toMatch(/\[701\] on a scale set, enable works on data volumes only \(--volume-type DATA\), not OS/);
@@ -100,14 +90,14 @@ describe('fleets', () => {
   it('every Linux VM with the tag, a summary; run again: the encrypted are skipped, nothing deployed twice; a failure is named', async () => {
     const g = group('rg-fleet');
     for (const [name, tags, osType] of [['f1', { env: 'prod' }, 'Linux'], ['f2', { env: 'prod' }, 'Linux'], ['f3', { env: 'dev' }, 'Linux'], ['f4', { env: 'prod' }, 'Windows'], ['f5', { env: 'prod' }, 'Linux']] as const) {
-      fake.arm.addVm(SUB, g.rg, name, { location: 'westeurope', tags, osType, dataDisks: [{ lun: 0 }] });
+      fake().arm.addVm(SUB, g.rg, name, { location: 'westeurope', tags, osType, dataDisks: [{ lun: 0 }] });
     }
     const puts: string[] = [];
-    fake.arm.onExtensionPut = (id, x) => {
+    fake().arm.onExtensionPut = (id, x) => {
       const vm = id.split('/').pop()!;
       puts.push(vm);
       if (vm === 'f5') return { failed: { code: '52', message: 'The key volume (BEK VOLUME) is not attached.' } };
-      fake.arm.setExtensionInstanceView(id, x.name, status('succeeded', 'NotEncrypted', 'Encrypted', [{ device: '/dev/disk/azure/scsi1/lun0', mountpoint: '/data', state: 'Encrypted', secretUrl: secret(g.kv, vm) }], 'Encrypted 1 data volume(s).'));
+      fake().arm.setExtensionInstanceView(id, x.name, status('succeeded', 'NotEncrypted', 'Encrypted', [{ device: '/dev/disk/azure/scsi1/lun0', mountpoint: '/data', state: 'Encrypted', secretUrl: secret(g.kv, vm) }], 'Encrypted 1 data volume(s).'));
       return undefined;
     };
     const args = ['enable', '-g', g.rg, '--tag', 'env=prod', '--disk-encryption-keyvault', g.kv, '--volume-type', 'DATA', '--max-parallel', '2'];
@@ -129,7 +119,7 @@ describe('fleets', () => {
 
   it('no VM matches: 715, naming the group and the tag', async () => {
     const g = group('rg-empty');
-    fake.arm.addVm(SUB, g.rg, 'e1', { location: 'westeurope', tags: { env: 'dev' } });
+    fake().arm.addVm(SUB, g.rg, 'e1', { location: 'westeurope', tags: { env: 'dev' } });
     const r = await cli(['show', '-g', g.rg, '--tag', 'env=prod']);
     expect(r.code).toBe(15);
     expect(r.stderr).toMatch(/\[715\] No Linux VM in resource group rg-empty matches --tag env=prod/);

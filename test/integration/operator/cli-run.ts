@@ -2,7 +2,8 @@
 // and the extension's instance view as the guest agent reports our handler's status.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import type { FakeAzure } from '../../../lab/fakes/azure.ts';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { type FakeAzure, startFakeAzure } from '../../../lab/fakes/azure.ts';
 import type { ExtensionInstanceView } from '../../../lab/fakes/arm.ts';
 // @ts-expect-error: plain ESM build script
 import { cliPath } from '../../../build/build.mjs';
@@ -26,3 +27,12 @@ export const status = (s: string, os: string, data: string, volumes: unknown[], 
     { code: `ComponentStatus/Volumes/${s}`, level: 'Info' as const, message: JSON.stringify(volumes) },
   ],
 });
+
+/** One fake Azure for the test file (what `setup` seeds once), its faults, hooks and request log reset before each test. */
+export function fakeAzureForFile(setup?: (fake: FakeAzure) => void): () => FakeAzure {
+  let fake: FakeAzure | undefined;
+  beforeAll(async () => { fake = await startFakeAzure(); setup?.(fake); }, 120_000);
+  afterAll(async () => { await fake?.close(); });
+  beforeEach(() => { fake!.arm.resetFaults(); fake!.arm.onExtensionPut = undefined; fake!.arm.onRunCommandPut = undefined; fake!.log.clear(); });
+  return () => fake!;
+}

@@ -262,6 +262,17 @@ describe('enable: a sequence number seen before', () => {
     for (const r of roots) if (existsSync(lockPath(join(r, 'ade-linux')))) unlock(join(r, 'ade-linux'));
   });
 
+  it('a finished journal of the same number this folder never recorded (another installation): a new operation', async () => {
+    // e.g. the extension removed and installed again, or the run-command bootstrap beside the agent's: both number from 0
+    const h = harness(0);
+    h.settings(0, VALID);
+    h.left({ journal: journal(0, 'done', { result: RESULT }) });
+    expect(await h.run()).toBe(0);
+    expect(h.detached.map((d) => d.req.env.ConfigSequenceNumber)).toEqual(['0']);
+    expect(readJournal(h.he.stateDir)).toMatchObject({ seq: 0, phase: 'accepted' });
+    expect(readMrseq(h.he.extensionDir)).toBe(0);
+  });
+
   it.each(rows)('%s', async (_, row) => {
     const h = harness(row.seq);
     h.settings(row.seq, VALID);

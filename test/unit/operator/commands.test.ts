@@ -30,6 +30,8 @@ function world(o: { vm?: Partial<VmInfo> | null; vault?: Partial<VaultInfo> | nu
     getScaleSet: async () => undefined,
     setScaleSetExtensions: async () => undefined,
     scaleSetInstances: async () => [],
+    runCommand: async () => { throw new Error('no run commands here'); },
+    deleteRunCommand: async () => undefined,
   };
   const out: string[] = []; const warn: string[] = []; const progress: string[] = [];
   const io: CliIo = { out: (s) => out.push(s), warn: (s) => warn.push(s), progress: (l) => progress.push(l), sleep: async () => undefined, pollMs: 0 };
