@@ -132,8 +132,9 @@ try {
 
   step('the platform: the fake Resource Manager knows the guest as VM demo, its extension PUTs go to its guest agent');
   ext = await GuestExtension.install(vm, az);
-  const vmId = az.fake.arm.addVm(SUB, RG, VM_NAME, { location: 'eastus', dataDisks: DATA.map((_, lun) => ({ lun })) });
-  az.fake.arm.addVault(SUB, RG, VAULT_NAME, { location: 'eastus', enabledForDiskEncryption: true, vaultUri: VAULT_URL });
+  const vmId = az.fake.arm.addVm(SUB, RG, VM_NAME, { location: 'eastus', identity: { type: 'SystemAssigned' }, dataDisks: DATA.map((_, lun) => ({ lun })) });
+  // the VM's identity may escrow keys in the vault (an access policy), as the CLI's pre-flight checks ask
+  az.fake.arm.allowVault(az.fake.arm.addVault(SUB, RG, VAULT_NAME, { location: 'eastus', enabledForDiskEncryption: true, vaultUri: VAULT_URL }), vmId);
   platform = attachPlatform({ arm: az.fake.arm, vmId, ext, az });
   console.log(`  ${vmId}\n  vault ${VAULT_NAME} (enabledForDiskEncryption, eastus); the package is unpacked in the guest, the agent runs install before the first enable`);
 

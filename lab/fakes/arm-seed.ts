@@ -28,6 +28,8 @@ export interface ScaleSetSeed extends Omit<VmSeed, 'powerState'> {
 
 export interface VaultSeed {
   location?: string;
+  /** properties.accessPolicies, as ARM returns them: { tenantId, objectId, permissions: { keys, secrets } }. */
+  accessPolicies?: Json[];
   enabledForDiskEncryption?: boolean;
   vaultUri?: string;
   enableRbacAuthorization?: boolean;
@@ -66,9 +68,17 @@ function osProfile(computerName: Json, seed: VmSeed): Json {
   };
 }
 
+/** An identity as ARM returns it: a system-assigned one gets its principal and tenant, as on `az vm identity assign`. */
+function identityOf(seed: Json | undefined): Json | undefined {
+  if (!seed) return undefined;
+  const id = structuredClone(seed);
+  if (String(id['type'] ?? '').includes('SystemAssigned') && !id['principalId']) Object.assign(id, { principalId: randomUUID(), tenantId: randomUUID() });
+  return id;
+}
+
 const common = (id: string, name: string, type: string, location: string, seed: { tags?: Record<string, string>; identity?: Json }): Json => ({
   name, id, type, location, ...(seed.tags ? { tags: { ...seed.tags } } : {}),
-  ...(seed.identity ? { identity: structuredClone(seed.identity) } : {}),
+  ...(seed.identity ? { identity: identityOf(seed.identity) } : {}),
 });
 
 export function seedVm(sub: string, rg: string, name: string, seed: VmSeed): Machine {
@@ -143,7 +153,7 @@ export function seedVault(sub: string, rg: string, name: string, seed: VaultSeed
   return {
     ...common(id, name, 'Microsoft.KeyVault/vaults', seed.location ?? 'eastus', seed), tags: { ...seed.tags },
     properties: {
-      sku: { family: 'A', name: seed.sku ?? 'standard' }, tenantId: seed.tenantId ?? tenantId, accessPolicies: [],
+      sku: { family: 'A', name: seed.sku ?? 'standard' }, tenantId: seed.tenantId ?? tenantId, accessPolicies: structuredClone(seed.accessPolicies ?? []),
       enabledForDeployment: false, enabledForDiskEncryption: seed.enabledForDiskEncryption ?? false, enabledForTemplateDeployment: false,
       enableSoftDelete: true, softDeleteRetentionInDays: 90, enableRbacAuthorization: seed.enableRbacAuthorization ?? false,
       vaultUri: seed.vaultUri ?? `https://${name.toLowerCase()}.vault.azure.net/`, provisioningState: 'Succeeded', publicNetworkAccess: 'Enabled',

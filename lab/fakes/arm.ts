@@ -11,6 +11,7 @@ import { type Decision, Operations, type Settled } from './arm-ops.ts';
 import { type Call, type Engine, type Parsed, type Reply, type Route, parsePath, verbOf } from './arm-routes.ts';
 import { DISK_ROUTES, seedDisks } from './arm-disks.ts';
 import { RUN_COMMAND_ROUTES } from './arm-runcmd.ts';
+import { SIZE_ROUTES } from './arm-sizes.ts';
 import { SCALE_SET_ROUTES } from './arm-scaleset.ts';
 import { type VaultSeed, type ScaleSetSeed, type VmSeed, seedScaleSet, seedVault, seedVm } from './arm-seed.ts';
 import { ArmStore, type DiskInstanceView, type ExtensionInstanceView, type Failure, type Json, type ScriptRun, key } from './arm-store.ts';
@@ -55,7 +56,7 @@ export type ExtensionPutHook = (vmId: string, extension: ExtensionPut) => Decisi
 export type RunCommandHook = (vmId: string, name: string, properties: Json) => Promise<ScriptRun>;
 
 const OPERATIONS: Route = { type: 'Microsoft.Compute/locations/operations', inGroup: false, names: 2, methods: { GET: pollOperation } };
-const ROUTES: readonly Route[] = [OPERATIONS, ...VM_ROUTES, ...DISK_ROUTES, ...RUN_COMMAND_ROUTES, ...SCALE_SET_ROUTES, ...DEPLOY_ROUTES, ...POLICY_ROUTES];
+const ROUTES: readonly Route[] = [OPERATIONS, ...VM_ROUTES, ...DISK_ROUTES, ...RUN_COMMAND_ROUTES, ...SIZE_ROUTES, ...SCALE_SET_ROUTES, ...DEPLOY_ROUTES, ...POLICY_ROUTES];
 
 function pollOperation(e: Engine, c: Call): Reply {
   const status = e.poll(c.names[1]!);
@@ -118,6 +119,20 @@ export class FakeArm implements Engine {
     const vault = seedVault(sub, rg, name, seed, this.store.tenants.get(key(sub))!);
     this.store.vaults.set(key(String(vault['id'])), vault);
     return String(vault['id']);
+  }
+
+  /**
+   * Lets a VM's (or scale set's) system-assigned identity use a vault as the extension does, with an access policy:
+   * secrets get/set, keys get/wrapKey/unwrapKey (`az keyvault set-policy`). Returns the principal id.
+   */
+  allowVault(vaultId: string, resourceId: string): string {
+    const r = this.store.machine(resourceId)?.body ?? this.store.scaleSets.get(key(resourceId))?.body;
+    const principalId = (r?.['identity'] as Json | undefined)?.['principalId'];
+    const vault = this.store.vaults.get(key(vaultId));
+    if (typeof principalId !== 'string' || !vault) throw new Error(`fake ARM: no system-assigned identity on ${resourceId}, or no vault ${vaultId}`);
+    const p = vault['properties'] as Json;
+    p['accessPolicies'] = [...((p['accessPolicies'] ?? []) as Json[]), { tenantId: p['tenantId'], objectId: principalId, permissions: { keys: ['get', 'wrapKey', 'unwrapKey'], secrets: ['get', 'set'] } }];
+    return principalId;
   }
 
   /** The VM (or scale-set instance) as a GET returns it now. */

@@ -11,6 +11,11 @@ const ENDPOINT = 'https://management.azure.com';
 
 type SdkVm = Awaited<ReturnType<ComputeManagementClient['virtualMachines']['get']>>;
 
+/** The principal ids of a VM's or scale set's managed identities, system-assigned first. */
+function principalsOf(identity: { principalId?: string; userAssignedIdentities?: Record<string, { principalId?: string }> } | undefined): string[] {
+  return [identity?.principalId, ...Object.values(identity?.userAssignedIdentities ?? {}).map((u) => u.principalId)].filter((p): p is string => !!p);
+}
+
 function vmInfo(vm: SdkVm, name: string): VmInfo {
   const sp = vm.storageProfile;
   const disks: DiskRef[] = [];
@@ -19,7 +24,7 @@ function vmInfo(vm: SdkVm, name: string): VmInfo {
   return {
     id: vm.id ?? '', name: vm.name ?? name, location: vm.location ?? '', dataDisks: sp?.dataDisks?.length ?? 0,
     extensions: (vm.instanceView?.extensions ?? []) as ExtensionView[], ...(sp?.osDisk?.osType ? { osType: sp.osDisk.osType } : {}),
-    tags: vm.tags ?? {}, disks, diskViews: (vm.instanceView?.disks ?? []).map((d) => ({ name: d.name ?? '', ...(d.encryptionSettings ? { encryptionSettings: d.encryptionSettings } : {}) })),
+    tags: vm.tags ?? {}, ...(vm.hardwareProfile?.vmSize ? { vmSize: vm.hardwareProfile.vmSize } : {}), principals: principalsOf(vm.identity), disks, diskViews: (vm.instanceView?.disks ?? []).map((d) => ({ name: d.name ?? '', ...(d.encryptionSettings ? { encryptionSettings: d.encryptionSettings } : {}) })),
   };
 }
 
@@ -56,6 +61,13 @@ export class RealArm implements Arm {
     }
   }
 
+  async vmSizeMemoryMb(location: string, size: string): Promise<number | undefined> {
+    try {
+      for await (const s of this.client.virtualMachineSizes.list(location)) if (s.name?.toLowerCase() === size.toLowerCase()) return s.memoryInMB;
+    } catch (e) { throw armError(e, `listing the VM sizes of ${location}`, `subscription's location ${location}`); }
+    return undefined;
+  }
+
   async listVms(group: string): Promise<VmInfo[]> {
     const out: VmInfo[] = [];
     try {
@@ -67,9 +79,14 @@ export class RealArm implements Arm {
   async getVault(id: string): Promise<VaultInfo | undefined> {
     const res = await this.send(`${ENDPOINT}${id}?api-version=2023-07-01`).catch((e: unknown) => { throw armError(e, `reading key vault ${id}`, id); });
     if (res.status === 404) return undefined;
-    const body = JSON.parse(res.text || '{}') as { id?: string; name?: string; location?: string; properties?: { vaultUri?: string; enabledForDiskEncryption?: boolean }; error?: { code?: string; message?: string } };
+    const body = JSON.parse(res.text || '{}') as { id?: string; name?: string; location?: string; error?: { code?: string; message?: string };
+      properties?: { vaultUri?: string; enabledForDiskEncryption?: boolean; enableRbacAuthorization?: boolean; accessPolicies?: Array<{ objectId?: string; permissions?: { keys?: string[]; secrets?: string[] } }> } };
     if (res.status >= 300) throw armError({ statusCode: res.status, code: body.error?.code, message: body.error?.message }, `reading key vault ${id}`, id);
-    return { id: body.id ?? id, name: body.name ?? '', location: body.location ?? '', vaultUri: body.properties?.vaultUri ?? '', enabledForDiskEncryption: body.properties?.enabledForDiskEncryption === true };
+    const p = body.properties;
+    return {
+      id: body.id ?? id, name: body.name ?? '', location: body.location ?? '', vaultUri: p?.vaultUri ?? '', enabledForDiskEncryption: p?.enabledForDiskEncryption === true,
+      rbac: p?.enableRbacAuthorization === true, accessPolicies: (p?.accessPolicies ?? []).map((a) => ({ objectId: a.objectId ?? '', permissions: a.permissions ?? {} })),
+    };
   }
 
   async putExtension(group: string, vm: string, name: string, body: ExtensionBody, o: { noWait: boolean; location: string }): Promise<void> {
@@ -98,6 +115,7 @@ export class RealArm implements Arm {
       return {
         id: s.id ?? '', name: s.name ?? name, location: s.location ?? '', upgradeMode: s.upgradePolicy?.mode ?? 'Manual',
         dataDisks: p?.storageProfile?.dataDisks?.length ?? 0, ...(p?.storageProfile?.osDisk?.osType ? { osType: p.storageProfile.osDisk.osType } : {}),
+        ...(s.sku?.name ? { vmSize: s.sku.name } : {}), principals: principalsOf(s.identity),
         extensions: (p?.extensionProfile?.extensions ?? []) as Array<Record<string, unknown>>,
       };
     } catch (e) {

@@ -11,18 +11,25 @@ export interface KeyRef { secretUrl: string; vaultId: string; kekUrl?: string; k
 
 export interface VmInfo {
   id: string; name: string; location: string; dataDisks: number; extensions: ExtensionView[];
-  osType?: string; tags?: Record<string, string>;
+  osType?: string; tags?: Record<string, string>; vmSize?: string;
+  /** The principal ids of its managed identities (system-assigned, user-assigned). */
+  principals?: string[];
   /** Its managed disks (none for a scale set's instance, whose disks the scale set manages). */
   disks?: DiskRef[];
   /** The instance view's disks: name and the key references Azure holds for each. */
   diskViews?: Array<{ name: string; encryptionSettings?: unknown[] }>;
 }
 export interface ScaleSetInfo {
-  id: string; name: string; location: string; upgradeMode: string; dataDisks: number; osType?: string;
+  id: string; name: string; location: string; upgradeMode: string; dataDisks: number; osType?: string; vmSize?: string; principals?: string[];
   /** The model's extensions (extensionProfile), as the SDK shapes them: name, publisher, typePropertiesType, ... */
   extensions: Array<Record<string, unknown>>;
 }
-export interface VaultInfo { id: string; name: string; location: string; vaultUri: string; enabledForDiskEncryption: boolean }
+export interface AccessPolicy { objectId: string; permissions: { keys?: string[]; secrets?: string[] } }
+export interface VaultInfo {
+  id: string; name: string; location: string; vaultUri: string; enabledForDiskEncryption: boolean;
+  /** Azure RBAC instead of access policies (enableRbacAuthorization). */
+  rbac?: boolean; accessPolicies?: AccessPolicy[];
+}
 /** A run command's instance view: its state, exit code and the last 4 KB of its output and error streams. */
 export interface RunCommandView { executionState: string; exitCode?: number | undefined; output: string; error: string }
 export interface ExtensionBody { publisher: string; type: string; typeHandlerVersion: string; settings: Record<string, unknown> }
@@ -32,6 +39,8 @@ export interface Arm {
   getVault(id: string): Promise<VaultInfo | undefined>;
   /** Creates or updates the extension; resolves once ARM's operation ends (or at once with noWait). */
   putExtension(group: string, vm: string, name: string, body: ExtensionBody, o: { noWait: boolean; location: string }): Promise<void>;
+  /** The memory of a VM size in a region (undefined when Azure does not list it). */
+  vmSizeMemoryMb(location: string, size: string): Promise<number | undefined>;
   /** The VMs of a resource group, models only (no instance view). */
   listVms(group: string): Promise<VmInfo[]>;
   /** Writes a managed disk's key references (encryptionSettingsCollection); undefined clears them. */

@@ -7,6 +7,7 @@ import { AdeError } from '../shared/errors.ts';
 import type { Arm, VmInfo } from './arm.ts';
 import { packageRef } from './bootstrap.ts';
 import { type Channel, extensionChannel, runCommandChannel } from './channel.ts';
+import { accessCheck, identityCheck, linuxCheck, memoryCheck } from './preflight.ts';
 import { diskKeyPlan, disksToClear, type Kek, type Vault } from './disk-keys.ts';
 import { allEncrypted, type ExtensionState } from './instance-view.ts';
 import { progressLine, stateJson, stateTable } from './render.ts';
@@ -47,10 +48,14 @@ export interface EnableChecked { vm: VmInfo; vault: Vault; kek?: Kek; input: Ena
 export async function checkEnable(t: Target, io: CliIo, vm: VmInfo, kekOf: KekOf, defaultVolumeType?: string): Promise<EnableChecked> {
   const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? defaultVolumeType ?? (vm.dataDisks > 0 ? undefined : 'OS');
   if (!volumeType) throw new AdeError('CliVolumeTypeNeeded', { vm: vm.name });
+  check(t, io, linuxCheck(vm));
+  check(t, io, memoryCheck(vm, vm.vmSize ? await t.arm.vmSizeMemoryMb(vm.location, vm.vmSize) : undefined));
   const ref = vaultRef(str(t.flags, 'disk-encryption-keyvault')!, t.subscription, t.group);
   const vault = await t.arm.getVault(ref.id);
   if (!vault) throw new AdeError('CliVaultNotFound', { vault: ref.name, cause: `no vault ${ref.id}`, group: t.group });
   check(t, io, vault.enabledForDiskEncryption ? undefined : new AdeError('CliVaultNotForDiskEncryption', { vault: ref.name }));
+  const identity = identityCheck(vm, t.group, ref.name);
+  check(t, io, identity ?? accessCheck(vm, vault, 'secrets'));
   const sameSub = subscriptionOf(vault.id) === subscriptionOf(vm.id);
   const sameRegion = vault.location.toLowerCase().replace(/\s/g, '') === vm.location.toLowerCase().replace(/\s/g, '');
   check(t, io, sameSub && sameRegion ? undefined : new AdeError('CliVaultElsewhere', {
@@ -62,6 +67,7 @@ export async function checkEnable(t: Target, io: CliIo, vm: VmInfo, kekOf: KekOf
     const kref = kv ? vaultRef(kv, t.subscription, t.group) : ref;
     const kvault = kv ? await t.arm.getVault(kref.id) : vault;
     if (!kvault) throw new AdeError('CliVaultNotFound', { vault: kref.name, cause: `no vault ${kref.id}`, group: t.group });
+    if (!identity) check(t, io, accessCheck(vm, kvault, 'keys'));
     kek = { url: await kekOf(kvault.vaultUri, kekFlag), vaultId: kvault.id };
   }
   const input: EnableInput = {

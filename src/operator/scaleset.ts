@@ -20,7 +20,10 @@ function volumeType(t: Target, io: CliIo, command: string): string {
   return v;
 }
 
-const asVm = (ss: ScaleSetInfo): VmInfo => ({ id: ss.id, name: ss.name, location: ss.location, dataDisks: ss.dataDisks, extensions: [] });
+const asVm = (ss: ScaleSetInfo): VmInfo => ({
+  id: ss.id, name: ss.name, location: ss.location, dataDisks: ss.dataDisks, extensions: [],
+  ...(ss.osType ? { osType: ss.osType } : {}), ...(ss.vmSize ? { vmSize: ss.vmSize } : {}), ...(ss.principals ? { principals: ss.principals } : {}),
+});
 
 export async function enableScaleSet(t: Target, io: CliIo, ss: ScaleSetInfo, kekOf: KekOf): Promise<number> {
   const c = await checkEnable(t, io, asVm(ss), kekOf, volumeType(t, io, 'enable'));

@@ -89,6 +89,10 @@ export const ERRORS = {
   CliFleetEmpty: { code: 715, status: 'error', text: 'No Linux VM in resource group {group} matches --tag {tag}. Check --resource-group and --tag, or give --name for one VM or scale set.' },
   CliFleetIncomplete: { code: 716, status: 'warning', text: '{left} of {total} VMs did not end encrypted: {vms}. The table says why; run the same command again: VMs already encrypted are skipped and those under way are followed, not deployed again.' },
   CliBootstrapFailed: { code: 717, status: 'error', text: 'The bootstrap run command on {vm} ended {state} without a status from the handler: {why}. Check that the VM can download --package-url and that --package-sha256 is the zip\'s.' },
+  CliVmNotLinux: { code: 718, status: 'error', text: 'VM {vm} runs {os}: ade-linux encrypts Linux VMs only. For Windows, use Azure Disk Encryption for Windows or encryption at host.' },
+  CliNoIdentity: { code: 719, status: 'error', text: 'VM {vm} has no managed identity, and the extension reaches Key Vault as the VM. Run: az vm identity assign -g {group} -n {vm}, then give that identity access to {vault}.' },
+  CliVaultAccessMissing: { code: 720, status: 'error', text: 'The identity of VM {vm} lacks {missing} in the access policies of key vault {vault}: the extension could not escrow the key. Run: {fix}' },
+  CliVmTooSmall: { code: 721, status: 'error', text: 'VM {vm} ({size}) has {memory} MiB of memory; ade-linux needs {need} MiB. Resize it (az vm resize), or use --force.' },
 
   // --- worker (5xx) ---
   WorkerStartFailed: { code: 501, status: 'error', text: 'The background worker could not be started: {cause}.' },

@@ -28,7 +28,8 @@ function group(rg: string) {
 describe('key references on the managed disks', () => {
   it('after success: each encrypted volume\'s secret on its disk (OS by /, data by LUN), with the KEK; disable clears the data disks', async () => {
     const g = group('rg-keys');
-    const vmId = fake().arm.addVm(SUB, g.rg, 'vmk', { location: 'westeurope', dataDisks: [{ lun: 0 }, { lun: 1 }] });
+    const vmId = fake().arm.addVm(SUB, g.rg, 'vmk', { location: 'westeurope', identity: { type: 'SystemAssigned' }, dataDisks: [{ lun: 0 }, { lun: 1 }] });
+    fake().arm.allowVault(g.kvId, vmId);
     const kek = fake().vault.createKey(`${g.kv}.vault.azure.net`, 'kek', 2048);
     fake().arm.onExtensionPut = (id, x) => fake().arm.setExtensionInstanceView(id, x.name, status('succeeded', 'Encrypted', 'Encrypted', [
       { device: '/dev/disk/azure/root-part1', mountpoint: '/', state: 'Encrypted', secretUrl: secret(g.kv, 'os') },
@@ -58,7 +59,8 @@ describe('key references on the managed disks', () => {
 describe('scale sets', () => {
   it('Automatic upgrades: the extension in the model (az vmss\'s settings, a fresh forceUpdateTag), each instance followed to the end', async () => {
     const g = group('rg-ss');
-    const ssId = fake().arm.addScaleSet(SUB, g.rg, 'ss1', { location: 'westeurope', capacity: 2, upgradeMode: 'Automatic', dataDisks: [{ lun: 0 }], extensions: [{ name: 'other', properties: { publisher: 'P', type: 'T', typeHandlerVersion: '1.0' } }] });
+    const ssId = fake().arm.addScaleSet(SUB, g.rg, 'ss1', { location: 'westeurope', identity: { type: 'SystemAssigned' }, capacity: 2, upgradeMode: 'Automatic', dataDisks: [{ lun: 0 }], extensions: [{ name: 'other', properties: { publisher: 'P', type: 'T', typeHandlerVersion: '1.0' } }] });
+    fake().arm.allowVault(g.kvId, ssId);
     for (const i of ['0', '1']) fake().arm.setExtensionInstanceView(`${ssId}/virtualMachines/${i}`, 'DiskEncryption', status('succeeded', 'NotEncrypted', 'Encrypted', [{ device: '/dev/disk/azure/scsi1/lun0', mountpoint: '/data', state: 'Encrypted' }]));
     const r = await cli(['enable', '-g', g.rg, '-n', 'ss1', '--disk-encryption-keyvault', g.kv]);
     expect(r.code, r.stderr).toBe(0);
@@ -74,7 +76,7 @@ describe('scale sets', () => {
 
   it('Manual upgrades: the model is set and the CLI says how to bring the instances up to date; OS needs --force', async () => {
     const g = group('rg-ssm');
-    fake().arm.addScaleSet(SUB, g.rg, 'ss2', { location: 'westeurope', capacity: 1, upgradeMode: 'Manual' });
+    fake().arm.allowVault(g.kvId, fake().arm.addScaleSet(SUB, g.rg, 'ss2', { location: 'westeurope', identity: { type: 'SystemAssigned' }, capacity: 1, upgradeMode: 'Manual' }));
     const os = await cli(['enable', '-g', g.rg, '-n', 'ss2', '--disk-encryption-keyvault', g.kv, '--volume-type', 'OS']);
     expect(os.code).toBe(1);
     expect(os.stderr).toMatch(/\[701\] on a scale set, enable works on data volumes only \(--volume-type DATA\), not OS/);
@@ -90,7 +92,7 @@ describe('fleets', () => {
   it('every Linux VM with the tag, a summary; run again: the encrypted are skipped, nothing deployed twice; a failure is named', async () => {
     const g = group('rg-fleet');
     for (const [name, tags, osType] of [['f1', { env: 'prod' }, 'Linux'], ['f2', { env: 'prod' }, 'Linux'], ['f3', { env: 'dev' }, 'Linux'], ['f4', { env: 'prod' }, 'Windows'], ['f5', { env: 'prod' }, 'Linux']] as const) {
-      fake().arm.addVm(SUB, g.rg, name, { location: 'westeurope', tags, osType, dataDisks: [{ lun: 0 }] });
+      fake().arm.allowVault(g.kvId, fake().arm.addVm(SUB, g.rg, name, { location: 'westeurope', identity: { type: 'SystemAssigned' }, tags, osType, dataDisks: [{ lun: 0 }] }));
     }
     const puts: string[] = [];
     fake().arm.onExtensionPut = (id, x) => {

@@ -28,8 +28,9 @@ const statusLine = (status: 'transitioning' | 'success' | 'error', data: string,
 
 function seed() {
   const name = `rc${++n}`;
-  const id = fake().arm.addVm(SUB, RG, name, { location: 'westeurope', dataDisks: [{ lun: 0 }] });
-  fake().arm.addVault(SUB, RG, `kvrc${n}`, { location: 'westeurope', enabledForDiskEncryption: true, vaultUri: `https://kvrc${n}.vault.azure.net/` });
+  const id = fake().arm.addVm(SUB, RG, name, { location: 'westeurope', identity: { type: 'SystemAssigned' }, dataDisks: [{ lun: 0 }] });
+  const kvId = fake().arm.addVault(SUB, RG, `kvrc${n}`, { location: 'westeurope', enabledForDiskEncryption: true, vaultUri: `https://kvrc${n}.vault.azure.net/` });
+  fake().arm.allowVault(kvId, id);
   return { name, id, kv: `kvrc${n}` };
 }
 

@@ -19,9 +19,10 @@ const cli = (args: string[], pollMs = '20') => runCli(fake(), SUB, args, pollMs)
 /** A VM with one data disk and a vault in its region; returns the VM's name and id and the vault's id. */
 function seed(vault: { enabledForDiskEncryption?: boolean; location?: string } = {}) {
   const name = `vm${++n}`;
-  const id = fake().arm.addVm(SUB, RG, name, { location: 'westeurope', dataDisks: [{ lun: 0 }] });
+  const id = fake().arm.addVm(SUB, RG, name, { location: 'westeurope', identity: { type: 'SystemAssigned' }, dataDisks: [{ lun: 0 }] });
   const kv = `kv${n}`;
   const kvId = fake().arm.addVault(SUB, RG, kv, { location: vault.location ?? 'westeurope', enabledForDiskEncryption: vault.enabledForDiskEncryption ?? true, vaultUri: `https://${kv}.vault.azure.net/` });
+  fake().arm.allowVault(kvId, id);
   return { name, id, kv, kvId };
 }
 
@@ -68,6 +69,10 @@ describe('ade-linux enable / show / disable against Resource Manager', () => {
     ['vault not enabled for disk encryption', () => seed({ enabledForDiskEncryption: false }), [], 6, /\[706\] Key vault kv\d+ is not enabled for disk encryption.*az keyvault update -n kv\d+ --enabled-for-disk-encryption true/],
     ['vault in another region', () => seed({ location: 'eastus' }), [], 7, /\[707\] Key vault kv\d+ is in eastus \/ subscription .* the VM in westeurope/],
     ['no vault of that name', () => ({ ...seed(), kv: 'missing' }), [], 5, /\[705\] Key vault missing was not found/],
+    ['a VM without a managed identity', () => { const v = seed(); const id = fake().arm.addVm(SUB, RG, `${v.name}x`, { location: 'westeurope', dataDisks: [{ lun: 0 }] }); return { ...v, name: `${v.name}x`, id }; }, [], 19, /\[719\] VM vm\d+x has no managed identity.*az vm identity assign -g rg-cli -n vm\d+x/],
+    ['a VM whose identity the vault does not let in', () => { const v = seed(); const id = fake().arm.addVm(SUB, RG, `${v.name}y`, { location: 'westeurope', identity: { type: 'SystemAssigned' }, dataDisks: [{ lun: 0 }] }); return { ...v, name: `${v.name}y`, id }; }, [], 20, /\[720\] The identity of VM vm\d+y lacks secrets\/set, secrets\/get in the access policies of key vault kv\d+.*az keyvault set-policy -n kv\d+ --object-id [0-9a-f-]{36} --secret-permissions set get/],
+    ['a Windows VM', () => { const v = seed(); const id = fake().arm.addVm(SUB, RG, `${v.name}w`, { location: 'westeurope', osType: 'Windows', identity: { type: 'SystemAssigned' }, dataDisks: [{ lun: 0 }] }); return { ...v, name: `${v.name}w`, id }; }, [], 18, /\[718\] VM vm\d+w runs Windows: ade-linux encrypts Linux VMs only/],
+    ['a 512 MiB VM (Standard_B1ls)', () => { const v = seed(); const id = fake().arm.addVm(SUB, RG, `${v.name}s`, { location: 'westeurope', vmSize: 'Standard_B1ls', identity: { type: 'SystemAssigned' }, dataDisks: [{ lun: 0 }] }); return { ...v, name: `${v.name}s`, id }; }, [], 21, /\[721\] VM vm\d+s \(Standard_B1ls\) has 512 MiB of memory; ade-linux needs 1024 MiB/],
     ['a KEK name the vault does not hold', () => seed(), ['--key-encryption-key', 'nokek'], 8, /\[708\] The key encryption key https:\/\/kv\d+\.vault\.azure\.net\/keys\/nokek cannot be used: .*Give a versioned URL/],
     ['a disabled KEK', () => { const v = seed(); const k = fake().vault.createKey(`${v.kv}.vault.azure.net`, 'off', 2048); fake().vault.setKeyAttributes(k.url, { enabled: false }); return v; }, ['--key-encryption-key', 'off'], 8, /\[708\] .*keys\/off\/\w+ cannot be used: the key is disabled/],
     ['Resource Manager refuses the write (403)', () => { const v = seed(); fake().arm.faults.forbidden.push({ action: 'Microsoft.Compute/virtualMachines/extensions/write' }); return v; }, [], 10, /\[710\] Azure refused deploying the extension to vm\d+: The client .* does not have authorization to perform action 'Microsoft\.Compute\/virtualMachines\/extensions\/write'/],

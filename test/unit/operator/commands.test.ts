@@ -15,16 +15,21 @@ const ext = (os: string, data: string, vols: unknown[], status = 'succeeded', me
   substatuses: [{ code: `ComponentStatus/EncryptionState/${status}`, message: JSON.stringify({ os, data }) }, { code: `ComponentStatus/Volumes/${status}`, message: JSON.stringify(vols) }],
 });
 
-function world(o: { vm?: Partial<VmInfo> | null; vault?: Partial<VaultInfo> | null; views?: ExtensionView[] } = {}) {
+function world(o: { vm?: Partial<VmInfo> | null; vault?: Partial<VaultInfo> | null; views?: ExtensionView[]; memoryMb?: number } = {}) {
   const calls: string[] = [];
   const views = [...(o.views ?? [ext('NotEncrypted', 'Encrypted', [{ device: '/dev/sdc', state: 'Encrypted' }])])];
   let deployed = false;
   // each read after the deployment shows the next view (the last one stays)
   const view = () => (deployed && views.length > 1 ? views.shift()! : views[0]!);
   const arm: Arm = {
-    getVm: async () => (o.vm === null ? undefined : { id: VM_ID, name: 'vm1', location: 'westeurope', dataDisks: 1, extensions: [view()], ...o.vm }),
-    getVault: async (id) => { calls.push(`getVault ${id}`); return o.vault === null ? undefined : { id: KV_ID, name: 'kv', location: 'westeurope', vaultUri: 'https://kv.vault.azure.net/', enabledForDiskEncryption: true, ...o.vault }; },
+    getVm: async () => (o.vm === null ? undefined : { id: VM_ID, name: 'vm1', location: 'westeurope', dataDisks: 1, extensions: [view()], osType: 'Linux', vmSize: 'Standard_D2s_v3', principals: ['p1'], ...o.vm }),
+    getVault: async (id) => {
+      calls.push(`getVault ${id}`);
+      return o.vault === null ? undefined : { id: KV_ID, name: 'kv', location: 'westeurope', vaultUri: 'https://kv.vault.azure.net/', enabledForDiskEncryption: true,
+        accessPolicies: [{ objectId: 'p1', permissions: { secrets: ['Get', 'Set'], keys: ['all'] } }], ...o.vault };
+    },
     putExtension: async (_g: string, _vm: string, name: string, body: ExtensionBody) => { calls.push(`put ${name} ${JSON.stringify(body.settings)}`); deployed = true; },
+    vmSizeMemoryMb: async () => o.memoryMb,
     listVms: async () => [],
     setDiskKeys: async (_g, disk, keys) => { calls.push(`disk ${disk.name} ${JSON.stringify(keys ?? null)}`); },
     getScaleSet: async () => undefined,
@@ -51,10 +56,28 @@ describe('enable', () => {
     ['vault in another region', { vault: { location: 'eastus' } }, ENABLE, 707],
     ['vault in another subscription', { vault: { id: KV_ID.replace('/s1/', '/s2/') } }, ENABLE, 707],
     ['data disks and no --volume-type', {}, { 'disk-encryption-keyvault': 'kv' }, 709],
+    ['a Windows VM', { vm: { osType: 'Windows' } }, ENABLE, 718],
+    ['no managed identity', { vm: { principals: [] } }, ENABLE, 719],
+    ['the identity cannot set secrets', { vault: { accessPolicies: [{ objectId: 'p1', permissions: { secrets: ['get'] } }] } }, ENABLE, 720],
+    ['an access policy for another principal only', { vault: { accessPolicies: [{ objectId: 'someone', permissions: { secrets: ['all'] } }] } }, ENABLE, 720],
+    ['the identity cannot unwrap with the KEK', { vault: { accessPolicies: [{ objectId: 'p1', permissions: { secrets: ['get', 'set'], keys: ['get', 'wrapKey'] } }] } }, { ...ENABLE, 'key-encryption-key': 'https://kv.vault.azure.net/keys/k/1' }, 720],
+    ['768 MiB of memory', { memoryMb: 768 }, ENABLE, 721],
   ])('%s: its own code, nothing deployed', async (_, w, flags, want) => {
     const t = world(w as Parameters<typeof world>[0]);
     expect(await code(enable(t.target(flags), t.io, noKek))).toBe(want);
     expect(t.calls.filter((c) => c.startsWith('put'))).toEqual([]);
+  });
+
+  it('an RBAC vault: its role assignments are not read, so no access check; a user-assigned identity counts', async () => {
+    const t = world({ vm: { principals: ['uami'] }, vault: { rbac: true, accessPolicies: [] } });
+    expect(await enable(t.target(ENABLE), t.io, noKek)).toBe(0);
+    expect(t.calls.at(-1)).toMatch(/^put DiskEncryption /);
+  });
+
+  it('720 names the missing permissions and the command that grants them', async () => {
+    const t = world({ vault: { accessPolicies: [{ objectId: 'p1', permissions: { secrets: ['get'] } }] } });
+    const e = await enable(t.target(ENABLE), t.io, noKek).then(() => undefined, (x: unknown) => x as { message: string });
+    expect(e?.message).toBe('The identity of VM vm1 lacks secrets/set in the access policies of key vault kv: the extension could not escrow the key. Run: az keyvault set-policy -n kv --object-id p1 --secret-permissions set get');
   });
 
   it('--force: the failed checks are warnings and the extension is deployed', async () => {
