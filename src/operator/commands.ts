@@ -48,6 +48,8 @@ export interface EnableChecked { vm: VmInfo; vault: Vault; kek?: Kek; input: Ena
 export async function checkEnable(t: Target, io: CliIo, vm: VmInfo, kekOf: KekOf, defaultVolumeType?: string): Promise<EnableChecked> {
   const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? defaultVolumeType ?? (vm.dataDisks > 0 ? undefined : 'OS');
   if (!volumeType) throw new AdeError('CliVolumeTypeNeeded', { vm: vm.name });
+  // The OS disk resumes after its restart through the agent's enable, which a run command never gets.
+  if (str(t.flags, 'via') === 'run-command' && volumeType !== 'DATA') throw new AdeError('CliUsage', { problem: `--via run-command encrypts data volumes only (--volume-type DATA), not ${volumeType}: the OS disk needs the extension`, command: 'enable' });
   check(t, io, linuxCheck(vm));
   check(t, io, memoryCheck(vm, vm.vmSize ? await t.arm.vmSizeMemoryMb(vm.location, vm.vmSize) : undefined));
   const ref = vaultRef(str(t.flags, 'disk-encryption-keyvault')!, t.subscription, t.group);
@@ -81,8 +83,6 @@ export type KekOf = (vaultUri: string, value: string) => Promise<string>;
 
 export async function enable(t: Target, io: CliIo, kekOf: KekOf): Promise<number> {
   const c = await checkEnable(t, io, await mustVm(t), kekOf);
-  // The OS disk resumes after its restart through the agent's enable, which a run command never gets.
-  if (str(t.flags, 'via') === 'run-command' && c.input.volumeType !== 'DATA') throw new AdeError('CliUsage', { problem: `--via run-command encrypts data volumes only (--volume-type DATA), not ${c.input.volumeType}: the OS disk needs the extension`, command: 'enable' });
   const s = await deploy(t, io, c.vm, enableSettings(c.input));
   if (s) await writeKeys(t, io, c, s);
   return 0;
