@@ -47,9 +47,13 @@ export function allEncrypted(s: ExtensionState): boolean {
   return s.os !== undefined && done(s.os) && done(s.data) && s.volumes.every((v) => v.state === 'Encrypted');
 }
 
-/** Overall percent of the volumes still being worked on (undefined when none reports one). */
+/**
+ * Overall percent of the operation's volumes: done ones count 100 (Encrypted; NotEncrypted while decrypting),
+ * running ones their percent, waiting ones 0; undefined when the extension lists no volume yet.
+ */
 export function overallPercent(s: ExtensionState): number | undefined {
-  const rows = s.volumes.filter((v) => v.percent !== undefined || v.state === 'Encrypted');
-  if (rows.length === 0) return undefined;
-  return Math.floor(rows.reduce((a, v) => a + (v.state === 'Encrypted' ? 100 : v.percent ?? 0), 0) / rows.length);
+  if (s.volumes.length === 0) return undefined;
+  const decrypting = s.data === 'DecryptionInProgress' || s.data === 'NotEncrypted';
+  const of = (v: VolumeDetail) => v.percent ?? (v.state === 'Encrypted' || (decrypting && v.state === 'NotEncrypted') ? 100 : 0);
+  return Math.floor(s.volumes.reduce((a, v) => a + of(v), 0) / s.volumes.length);
 }

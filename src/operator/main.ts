@@ -42,10 +42,12 @@ async function run(p: Process, command: CommandName, flags: Record<string, strin
   if (!subscription) throw new AdeError('CliNoSubscription');
   const t: Target = { arm: await RealArm.connect(subscription), subscription, group: flags['resource-group'] as string, name: typeof flags['name'] === 'string' ? flags['name'] : '', flags };
   let drawn = false;
+  let last = '';
   const io: CliIo = {
     out: (s) => { if (drawn) { p.stderr('\n'); drawn = false; } p.stdout(s); },
     warn: (s) => { if (drawn) { p.stderr('\n'); drawn = false; } p.stderr(`${s}\n`); },
-    progress: (l) => { if (p.isTty) { p.stderr(`\r${l}`); drawn = true; } else p.stderr(`${l}\n`); },
+    // Not a terminal (a log, CI): a line only when it changes.
+    progress: (l) => { if (p.isTty) { p.stderr(`\r${l}`); drawn = true; } else if (l !== last) p.stderr(`${l}\n`); last = l; },
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     pollMs: Number(p.env['ADE_LINUX_POLL_MS'] ?? 10_000),
   };

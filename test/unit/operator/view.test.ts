@@ -23,6 +23,10 @@ describe('readExtensionView', () => {
       { device: '/dev/sdc', mountpoint: '/data', state: 'EncryptionInProgress', percent: 40, etaSeconds: 185 }, { device: '/dev/sdd', mountpoint: '/logs', state: 'Encrypted' }] });
     expect(overallPercent(s)).toBe(70);
     expect(allEncrypted(s)).toBe(false);
+    // a volume waiting its turn counts 0, not left out (the bar once jumped to 100% between two volumes)
+    expect(overallPercent({ ...s, volumes: [{ device: '/dev/sdd', state: 'Encrypted' }, { device: '/dev/sde', state: 'NotEncrypted' }] })).toBe(50);
+    expect(overallPercent({ ...s, data: 'DecryptionInProgress', volumes: [{ device: '/dev/sdd', state: 'NotEncrypted' }, { device: '/dev/sde', state: 'DecryptionInProgress', percent: 20 }] })).toBe(60);
+    expect(overallPercent({ ...s, volumes: [] })).toBeUndefined();
     expect(progressLine(s)).toBe('[##############......]  70%  /dev/sdc EncryptionInProgress, ETA 3m05s');
     expect(stateTable('vm1', s)).toBe('vm1: OS NotEncrypted, data EncryptionInProgress (extension succeeded)\n' +
       'Disk      Mount  State                 Done  ETA\n/dev/sdc  /data  EncryptionInProgress  40%   3m05s\n/dev/sdd  /logs  Encrypted             100%\nEncrypting 1 data volume(s).\n');
