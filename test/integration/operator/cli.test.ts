@@ -97,6 +97,19 @@ describe('ade-linux enable / show / disable against Resource Manager', () => {
     expect(fake().arm.extension(vm.id, 'DiskEncryption')).toBeUndefined();
   }, 60_000);
 
+  it('no credential (702), and throttling that does not stop (713): each its code and a message naming the fix', async () => {
+    const vm = seed();
+    // DefaultAzureCredential finds nothing: the managed identity endpoint refuses, and no az, azd or pwsh here
+    const env = { PATH: '/nonexistent', ...fake().env, AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:9', AZURE_SUBSCRIPTION_ID: SUB };
+    const none = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(join(import.meta.dirname, '../../../node_modules/.bin/node'), [cliPath as string, 'show', '-g', RG, '-n', vm.name], { env, timeout: 90_000 }, (e, _o, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stderr }));
+    });
+    expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/\[702\] No Azure credential: .*Run az login, or set AZURE_TENANT_ID/)]);
+    fake().arm.faults.throttle.push({ action: 'Microsoft.Compute/virtualMachines/read' });
+    const r = await cli(['show', '-g', RG, '-n', vm.name]);
+    expect([r.code, r.stderr]).toEqual([13, expect.stringMatching(/\[713\] Azure answered 429 \(SubscriptionRequestsThrottled\) to reading VM vm\d+/)]);
+  }, 120_000);
+
   it('throttling (429) is retried by the SDK and the command succeeds', async () => {
     const vm = seed();
     fake().arm.faults.throttle.push({ action: '*', count: 2 });
