@@ -4,7 +4,7 @@
 // deployment, and deploys to the rest.
 import { AdeError } from '../shared/errors.ts';
 import type { VmInfo } from './arm.ts';
-import { channelFor, checkEnable, deploy, follow, str, working, writeKeys, type CliIo, type KekOf, type Target } from './commands.ts';
+import { channelFor, checkEnable, deploy, follow, mustVm, str, working, writeKeys, type CliIo, type KekOf, type Target } from './commands.ts';
 import { enableSettings } from './settings.ts';
 import { allEncrypted, type ExtensionState } from './instance-view.ts';
 
@@ -43,7 +43,7 @@ const quiet = (io: CliIo, vm: string): CliIo => ({ out: () => undefined, progres
 
 async function enableOne(t: Target, io: CliIo, name: string, kekOf: KekOf): Promise<FleetRow> {
   const vt: Target = { ...t, name };
-  const vm = (await t.arm.getVm(t.group, name))!;
+  const vm = await mustVm(vt); // listed a moment ago; gone since is its own error in the summary
   const c = await checkEnable(vt, io, vm, kekOf);
   const ch = channelFor(vt, vm, 'enable');
   const now = await ch.state().catch(() => undefined); // a VM the bootstrap never ran on has no state yet
