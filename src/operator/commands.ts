@@ -35,6 +35,13 @@ export async function mustVm(t: Target): Promise<VmInfo> {
 
 const subscriptionOf = (id: string) => /^\/subscriptions\/([^/]+)/i.exec(id)?.[1]?.toLowerCase() ?? '';
 
+/** --volume-type where only DATA is offered (its default): anything else is a usage error, or with --force a warning. */
+export function dataVolumeType(t: Target, io: CliIo, command: string, problem: (given: string) => string): string {
+  const v = str(t.flags, 'volume-type')?.toUpperCase() ?? 'DATA';
+  check(t, io, v === 'DATA' ? undefined : new AdeError('CliUsage', { problem: problem(v), command }));
+  return v;
+}
+
 /** A failed check stops the command, or with --force becomes a warning. */
 export function check(t: Target, io: CliIo, failure: AdeError | undefined): void {
   if (!failure) return;
@@ -100,8 +107,7 @@ export async function writeKeys(t: Target, io: CliIo, c: EnableChecked, s: Exten
 
 export async function disable(t: Target, io: CliIo): Promise<number> {
   const vm = await mustVm(t);
-  const volumeType = str(t.flags, 'volume-type')?.toUpperCase() ?? 'DATA';
-  check(t, io, volumeType === 'DATA' ? undefined : new AdeError('CliUsage', { problem: `disable decrypts data disks only (--volume-type DATA), not ${volumeType}`, command: 'disable' }));
+  const volumeType = dataVolumeType(t, io, 'disable', (v) => `disable decrypts data disks only (--volume-type DATA), not ${v}`);
   const s = await deploy(t, io, vm, disableSettings(volumeType));
   if (s?.data !== 'NotEncrypted') return 0;
   // Decrypted: the data disks no longer need the platform to deliver keys (ADE clears them the same way).

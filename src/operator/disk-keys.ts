@@ -16,7 +16,8 @@ export function lunOf(device: string): number | undefined {
   return m ? Number(m[1] ?? m[2]) : undefined;
 }
 
-const origin = (url: string) => { try { return new URL(url).origin.toLowerCase(); } catch { return ''; } };
+/** The vault a Key Vault URL belongs to (its origin, lower case); '' for no URL or a malformed one. */
+export const vaultOrigin = (url: string | undefined): string => { try { return url ? new URL(url).origin.toLowerCase() : ''; } catch { return ''; } };
 
 /**
  * The key references to write: one entry per encrypted volume with an escrowed secret, on the disk it lives on
@@ -30,7 +31,7 @@ export function diskKeyPlan(disks: readonly DiskRef[], volumes: readonly VolumeD
     if (v.state !== 'Encrypted' || !v.secretUrl) continue;
     const lun = lunOf(v.device);
     const disk = v.mountpoint === '/' ? disks.find((d) => d.lun === undefined) : lun === undefined ? undefined : disks.find((d) => d.lun === lun);
-    if (!disk || origin(v.secretUrl) !== origin(vault.vaultUri)) { unplaced.push(v); continue; }
+    if (!disk || vaultOrigin(v.secretUrl) !== vaultOrigin(vault.vaultUri)) { unplaced.push(v); continue; }
     const entry = byDisk.get(disk.id) ?? { disk, keys: [] };
     if (!entry.keys.some((k) => k.secretUrl === v.secretUrl)) {
       entry.keys.push({ secretUrl: v.secretUrl, vaultId: vault.id, ...(kek ? { kekUrl: kek.url, kekVaultId: kek.vaultId } : {}) });

@@ -5,6 +5,7 @@
 import { AdeError } from '../shared/errors.ts';
 import type { VmInfo } from './arm.ts';
 import { channelFor, checkEnable, deploy, follow, mustVm, str, working, writeKeys, type CliIo, type KekOf, type Target } from './commands.ts';
+import { vaultOrigin } from './disk-keys.ts';
 import { enableSettings } from './settings.ts';
 import { allEncrypted, type ExtensionState } from './instance-view.ts';
 
@@ -27,15 +28,13 @@ export async function pool<T, R>(items: readonly T[], limit: number, work: (item
   return out;
 }
 
-const origin = (u?: string) => { try { return u ? new URL(u).origin.toLowerCase() : ''; } catch { return ''; } };
-
 /** The extension already reports what this enable asks for, with keys in this vault. */
 export function alreadyDone(s: ExtensionState, volumeType: string, vaultUri: string): boolean {
   if (s.provisioning !== 'succeeded') return false;
   const osOk = s.os === 'Encrypted';
   const dataOk = (s.data === 'Encrypted' || s.data === 'NotMounted') && s.volumes.filter((v) => v.mountpoint !== '/').every((v) => v.state === 'Encrypted');
   const want = volumeType === 'OS' ? osOk : volumeType === 'DATA' ? dataOk : osOk && dataOk;
-  return want && s.volumes.every((v) => !v.secretUrl || origin(v.secretUrl) === origin(vaultUri));
+  return want && s.volumes.every((v) => !v.secretUrl || vaultOrigin(v.secretUrl) === vaultOrigin(vaultUri));
 }
 
 /** A VM's own output is kept out of the fleet's: only warnings reach the user, prefixed with the VM's name. */

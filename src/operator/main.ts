@@ -3,7 +3,7 @@ import { AdeError } from '../shared/errors.ts';
 import { helpText, parseArgs, type CommandName } from './args.ts';
 import { armError } from './arm.ts';
 import { RealArm } from './arm-real.ts';
-import { disable, enable, show, type CliIo, type Target } from './commands.ts';
+import { disable, enable, show, str, type CliIo, type Target } from './commands.ts';
 import { fleet } from './fleet.ts';
 import { disableScaleSet, enableScaleSet, showScaleSet } from './scaleset.ts';
 import { isKeyUrl } from './settings.ts';
@@ -12,7 +12,7 @@ import { armTemplate, bicep } from './template.ts';
 export interface Process { argv: string[]; env: Record<string, string | undefined>; stdout: (s: string) => void; stderr: (s: string) => void; isTty: boolean }
 
 function template(flags: Record<string, string | boolean>): string {
-  const s = (k: string) => (typeof flags[k] === 'string' ? flags[k] : undefined);
+  const s = (k: string) => str(flags, k);
   const t = {
     ...(s('publisher') ? { publisher: s('publisher')! } : {}), ...(s('extension-type') ? { type: s('extension-type')! } : {}),
     ...(s('disk-encryption-keyvault') ? { vaultName: s('disk-encryption-keyvault')!.split('/').pop()! } : {}),

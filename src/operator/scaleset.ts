@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { AdeError } from '../shared/errors.ts';
 import type { ScaleSetInfo, VmInfo } from './arm.ts';
-import { check, checkEnable, extName, publisherType, str, working, type CliIo, type KekOf, type Target } from './commands.ts';
+import { checkEnable, dataVolumeType, extName, publisherType, str, working, type CliIo, type KekOf, type Target } from './commands.ts';
 import { findExtension, overallPercent, readExtensionView, type ExtensionState } from './instance-view.ts';
 import { instancesJson, instancesTable } from './render.ts';
 import { DEFAULT_PUBLISHER, scaleSetDisableSettings, scaleSetEnableSettings, TYPE_HANDLER_VERSION } from './settings.ts';
@@ -14,11 +14,8 @@ import { DEFAULT_PUBLISHER, scaleSetDisableSettings, scaleSetEnableSettings, TYP
 export interface InstanceState { name: string; state: ExtensionState }
 
 /** Linux scale sets: data volumes only; anything else only with --force (az's rule). */
-function volumeType(t: Target, io: CliIo, command: string): string {
-  const v = str(t.flags, 'volume-type')?.toUpperCase() ?? 'DATA';
-  check(t, io, v === 'DATA' ? undefined : new AdeError('CliUsage', { problem: `on a scale set, ${command} works on data volumes only (--volume-type DATA), not ${v}`, command }));
-  return v;
-}
+const volumeType = (t: Target, io: CliIo, command: string): string =>
+  dataVolumeType(t, io, command, (v) => `on a scale set, ${command} works on data volumes only (--volume-type DATA), not ${v}`);
 
 const asVm = (ss: ScaleSetInfo): VmInfo => ({
   id: ss.id, name: ss.name, location: ss.location, dataDisks: ss.dataDisks, extensions: [],

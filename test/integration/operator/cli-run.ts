@@ -12,10 +12,12 @@ const NODE = join(import.meta.dirname, '../../../node_modules/.bin/node');
 
 export interface Run { code: number; stdout: string; stderr: string }
 
-export function runCli(fake: FakeAzure, subscription: string, args: string[], pollMs = '20'): Promise<Run> {
-  const env = { PATH: process.env['PATH'] ?? '', ...fake.env, AZURE_SUBSCRIPTION_ID: subscription, ADE_LINUX_POLL_MS: pollMs };
+/** `env` changes the CLI's environment last: a value replaces, undefined removes (e.g. no subscription). */
+export function runCli(fake: FakeAzure, subscription: string, args: string[], pollMs = '20', env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<Run> {
+  const all: Record<string, string | undefined> = { PATH: process.env['PATH'] ?? '', ...fake.env, AZURE_SUBSCRIPTION_ID: subscription, ADE_LINUX_POLL_MS: pollMs, ...env };
+  const defined = Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
   return new Promise((resolve) => {
-    execFile(NODE, [cliPath as string, ...args], { env, timeout: 60_000 }, (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(NODE, [cliPath as string, ...args], { env: defined, timeout: timeoutMs }, (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
 }
 

@@ -2,11 +2,7 @@
 // Manager and Key Vault, reached the way production code reaches Azure: https://management.azure.com through
 // HTTPS_PROXY and CA trust, a managed identity from the fake IMDS through DefaultAzureCredential. The fake plays
 // the guest agent: on the extension PUT it reports the extension's status as our handler writes it, step by step.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: plain ESM build script
-import { cliPath } from '../../../build/build.mjs';
 import { fakeAzureForFile, runCli, status } from './cli-run.ts';
 
 const SUB = '00000000-0000-0000-0000-00000000bbbb';
@@ -89,10 +85,7 @@ describe('ade-linux enable / show / disable against Resource Manager', () => {
     const vm = seed();
     const r = await cli(['enable', '-g', RG, '-n', vm.name, '--disk-encryption-keyvault', vm.kv]);
     expect([r.code, r.stderr]).toEqual([9, expect.stringMatching(/\[709\] VM vm\d+ has data disks: give --volume-type DATA, OS or ALL/)]);
-    const env = { PATH: process.env['PATH'] ?? '', ...fake().env };
-    const none = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(join(import.meta.dirname, '../../../node_modules/.bin/node'), [cliPath as string, 'show', '-g', RG, '-n', vm.name], { env, timeout: 60_000 }, (e, _o, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stderr }));
-    });
+    const none = await runCli(fake(), SUB, ['show', '-g', RG, '-n', vm.name], '20', { AZURE_SUBSCRIPTION_ID: undefined });
     expect([none.code, none.stderr]).toEqual([3, expect.stringMatching(/\[703\] No subscription to work in\. Give --subscription <id>, or set AZURE_SUBSCRIPTION_ID/)]);
     expect(fake().arm.extension(vm.id, 'DiskEncryption')).toBeUndefined();
   }, 60_000);
@@ -100,10 +93,7 @@ describe('ade-linux enable / show / disable against Resource Manager', () => {
   it('no credential (702), and throttling that does not stop (713): each its code and a message naming the fix', async () => {
     const vm = seed();
     // DefaultAzureCredential finds nothing: the managed identity endpoint refuses, and no az, azd or pwsh here
-    const env = { PATH: '/nonexistent', ...fake().env, AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:9', AZURE_SUBSCRIPTION_ID: SUB };
-    const none = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(join(import.meta.dirname, '../../../node_modules/.bin/node'), [cliPath as string, 'show', '-g', RG, '-n', vm.name], { env, timeout: 90_000 }, (e, _o, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stderr }));
-    });
+    const none = await runCli(fake(), SUB, ['show', '-g', RG, '-n', vm.name], '20', { PATH: '/nonexistent', AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:9' }, 90_000);
     expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/\[702\] No Azure credential: .*Run az login, or set AZURE_TENANT_ID/)]);
     fake().arm.faults.throttle.push({ action: 'Microsoft.Compute/virtualMachines/read' });
     const r = await cli(['show', '-g', RG, '-n', vm.name]);
