@@ -88,8 +88,9 @@ export async function checkEnable(t: Target, io: CliIo, vm: VmInfo, kekOf: KekOf
 
 export type KekOf = (vaultUri: string, value: string) => Promise<string>;
 
-export async function enable(t: Target, io: CliIo, kekOf: KekOf): Promise<number> {
-  const c = await checkEnable(t, io, await mustVm(t), kekOf);
+/** `vm`: the VM as the caller just read it (main.ts reads it to tell a VM from a scale set); else it is read here. */
+export async function enable(t: Target, io: CliIo, kekOf: KekOf, vm?: VmInfo): Promise<number> {
+  const c = await checkEnable(t, io, vm ?? await mustVm(t), kekOf);
   const s = await deploy(t, io, c.vm, enableSettings(c.input));
   if (s) await writeKeys(t, io, c, s);
   return 0;
@@ -105,8 +106,8 @@ export async function writeKeys(t: Target, io: CliIo, c: EnableChecked, s: Exten
   for (const v of unplaced) io.warn(`warning: ${v.device} is encrypted with ${v.secretUrl}, but no managed disk of ${c.vm.name} could be matched to it (no Azure LUN link, or another vault): its key stays in Key Vault only.`);
 }
 
-export async function disable(t: Target, io: CliIo): Promise<number> {
-  const vm = await mustVm(t);
+export async function disable(t: Target, io: CliIo, known?: VmInfo): Promise<number> {
+  const vm = known ?? await mustVm(t);
   const volumeType = dataVolumeType(t, io, 'disable', (v) => `disable decrypts data disks only (--volume-type DATA), not ${v}`);
   const s = await deploy(t, io, vm, disableSettings(volumeType));
   if (s?.data !== 'NotEncrypted') return 0;
@@ -153,8 +154,8 @@ export async function follow(io: CliIo, ch: Channel): Promise<ExtensionState> {
   }
 }
 
-export async function show(t: Target, io: CliIo): Promise<number> {
-  const s = await channelFor(t, await mustVm(t), 'show').state();
+export async function show(t: Target, io: CliIo, vm?: VmInfo): Promise<number> {
+  const s = await channelFor(t, vm ?? await mustVm(t), 'show').state();
   io.out(t.flags['output'] === 'json' ? stateJson(t.name, s) : stateTable(t.name, s));
   if (allEncrypted(s)) return 0;
   const e = new AdeError('CliNotEncrypted', { vm: t.name, states: `OS ${s.os ?? 'unknown'}, data ${s.data ?? 'unknown'}` });

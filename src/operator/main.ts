@@ -53,12 +53,13 @@ async function run(p: Process, command: CommandName, flags: Record<string, strin
   };
   if (!t.name) return fleet(command === 'enable' ? 'enable' : 'show', t, io, kekOf);
   // A name that is no VM may be a scale set's (as az vm / az vmss, behind one command).
-  const ss = (await t.arm.getVm(t.group, t.name)) ? undefined : await t.arm.getScaleSet(t.group, t.name);
+  const vm = await t.arm.getVm(t.group, t.name);
+  const ss = vm ? undefined : await t.arm.getScaleSet(t.group, t.name);
   if (ss && flags['via'] === 'run-command') throw new AdeError('CliUsage', { problem: `${t.name} is a scale set: --via run-command works on VMs only`, command });
   if (ss) return command === 'enable' ? enableScaleSet(t, io, ss, kekOf) : command === 'disable' ? disableScaleSet(t, io, ss) : showScaleSet(t, io, ss);
-  if (command === 'enable') return enable(t, io, kekOf);
-  if (command === 'disable') return disable(t, io);
-  return show(t, io);
+  if (command === 'enable') return enable(t, io, kekOf, vm);
+  if (command === 'disable') return disable(t, io, vm);
+  return show(t, io, vm);
 }
 
 export async function main(p: Process): Promise<number> {
