@@ -7,7 +7,6 @@ import { AdeError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Report } from '../shared/report.ts';
 import type { EncryptionSettings } from '../shared/types.ts';
-import { REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
 import { EXT_FS } from '../system/fs.ts';
 import { checkDataPrereqs, type VolumeFacts } from './prereq.ts';
 import { classifyVolumes, type Volume } from './discovery.ts';
@@ -84,7 +83,7 @@ async function checkFresh(op: DataOperation, act: readonly PlannedVolume[], deps
   const mode = op === 'EnableEncryption' ? 'inplace' : 'format';
   const facts: VolumeFacts[] = [];
   for (const a of fresh) facts.push(await factsOf(a.volume!, mode, deps.tools));
-  const errors = checkDataPrereqs({ mode, volumes: facts, dmCrypt: await deps.tools.mnt.dmCryptAvailable(), reduceBytes: REDUCE_DEVICE_BYTES });
+  const errors = checkDataPrereqs({ mode, volumes: facts, dmCrypt: await deps.tools.mnt.dmCryptAvailable() });
   if (errors.length === 0) return undefined;
   for (const e of errors) deps.log.error('prerequisite failed', { code: e.code, message: e.message });
   return { operation: op, status: 'error', code: errors[0]!.code, message: `Nothing was changed. ${errors.map((e) => `[${e.code}] ${e.message}`).join(' ')}` };

@@ -3,7 +3,8 @@
 // future mapping) → mount on it → crypttab/fstab → `reencrypt --resume-only` online → grow. Steps before the
 // LUKS header exists are skipped once it does; after, each checks the mapping, the mount and the metadata.
 import { AdeError } from '../shared/errors.ts';
-import { REDUCE_DEVICE_BYTES } from '../system/cryptsetup.ts';
+import type { ExtInfo } from '../parsers/e2fs.ts';
+import { dataShiftBytes, sectorSizeFor } from './data-shift.ts';
 import { encryptedBoot } from './boot.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, escrowStep, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
 
@@ -15,6 +16,15 @@ async function isOurs(v: VolumeRun): Promise<boolean> {
   return true;
 }
 
+/** cryptsetup does not check: encrypting a file system that overlaps the freed tail cuts its end off. */
+async function fitsBefore(v: VolumeRun, target: number, shiftBytes: number): Promise<ExtInfo> {
+  const info = await v.tools.fs.extInfo(v.device);
+  if (info.blockCount * info.blockSize > target) {
+    throw new AdeError('FileSystemFull', { device: v.device, needed: `${shiftBytes / 2 ** 20} MiB`, cause: `it is still ${info.blockCount * info.blockSize} bytes after resize2fs, and only ${target} fit`, mountpoint: v.p.mountpoint });
+  }
+  return info;
+}
+
 export const INPLACE_STEPS: readonly Step[] = [
   escrowStep,
   { name: 'unmount', async run(v) { if (!(await isOurs(v))) await ensureUnmounted(v, v.p.mountpoint); } },
@@ -23,21 +33,24 @@ export const INPLACE_STEPS: readonly Step[] = [
     name: 'shrink',
     async run(v) {
       if (await isOurs(v)) return;
-      const target = (await v.tools.fs.deviceBytes(v.device)) - REDUCE_DEVICE_BYTES;
+      const deviceBytes = await v.tools.fs.deviceBytes(v.device);
+      // Chosen once and journaled: the init after a restart must free exactly what this shrink made room for.
       const info = await v.tools.fs.extInfo(v.device);
+      const shift = v.p.shiftBytes ?? dataShiftBytes(deviceBytes, deviceBytes - (await v.tools.fs.extMinBytes(v.device, info.blockSize)));
+      if (v.p.shiftBytes === undefined) v.save({ shiftBytes: shift });
+      const target = deviceBytes - shift;
+      // The init checks that it worked (resize2fs may stop short).
       if (info.blockCount * info.blockSize > target) await v.tools.fs.shrink(v.device, target - (target % info.blockSize));
-      // cryptsetup does not check: encrypting a file system that overlaps the freed tail cuts its end off.
-      const after = await v.tools.fs.extInfo(v.device);
-      if (after.blockCount * after.blockSize > target) {
-        throw new AdeError('FileSystemFull', { device: v.device, needed: '32 MiB', cause: `it is still ${after.blockCount * after.blockSize} bytes after resize2fs`, mountpoint: v.p.mountpoint });
-      }
     },
   },
   {
     name: 'init',
     async run(v) {
       if (await isOurs(v)) return;
-      await v.tools.cs.initEncrypt(v.device, await needKey(v), { uuid: v.p.luksUuid, name: v.p.mapperName });
+      const deviceBytes = await v.tools.fs.deviceBytes(v.device);
+      const shiftBytes = v.p.shiftBytes ?? dataShiftBytes(deviceBytes);
+      const info = await fitsBefore(v, deviceBytes - shiftBytes, shiftBytes);
+      await v.tools.cs.initEncrypt(v.device, await needKey(v), { uuid: v.p.luksUuid, name: v.p.mapperName, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, deviceBytes) });
     },
   },
   { name: 'open', run: (v) => ensureOpen(v) },

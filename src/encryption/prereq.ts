@@ -6,7 +6,7 @@ import type { Volume } from './discovery.ts';
 import { hasOption, isPersistentSpec } from '../parsers/fstab.ts';
 import type { MountUser } from '../parsers/fuser.ts';
 import { EXT_FS, MKFS_FS } from '../system/fs.ts';
-
+import { MIN_SHIFT_BYTES } from './data-shift.ts';
 
 export interface VolumeFacts {
   volume: Volume;
@@ -20,8 +20,6 @@ export interface DataPrereqInput {
   mode: 'inplace' | 'format';
   volumes: readonly VolumeFacts[];
   dmCrypt: boolean;
-  /** Bytes the file system must shrink by (the LUKS2 header area). */
-  reduceBytes: number;
 }
 
 const MiB = (n: number) => `${Math.floor(n / 1024 / 1024)} MiB`;
@@ -53,8 +51,9 @@ export function checkDataPrereqs(input: DataPrereqInput): AdeError[] {
     if (f.users.length > 0) {
       errors.push(new AdeError('VolumeBusy', { mountpoint: mp, processes: f.users.map((u) => `${u.command} (pid ${u.pid}, user ${u.user})`).join(', ') }));
     }
-    if (input.mode === 'inplace' && EXT_FS.has(fstype) && f.shrinkableBytes !== undefined && f.shrinkableBytes < input.reduceBytes) {
-      errors.push(new AdeError('FileSystemFull', { device: v.device, needed: MiB(input.reduceBytes), cause: `it can free only ${MiB(Math.max(0, f.shrinkableBytes))}`, mountpoint: mp }));
+    if (input.mode === 'inplace' && EXT_FS.has(fstype) && f.shrinkableBytes !== undefined && f.shrinkableBytes < MIN_SHIFT_BYTES) {
+      // Less than the smallest shift: a larger one is only taken where the file system can give it up.
+      errors.push(new AdeError('FileSystemFull', { device: v.device, needed: MiB(MIN_SHIFT_BYTES), cause: `it can free only ${MiB(Math.max(0, f.shrinkableBytes))}`, mountpoint: mp }));
     }
   }
   return errors;

@@ -12,7 +12,7 @@ import type { FileSystems } from '../system/fs.ts';
 import type { Mounts } from '../system/mount.ts';
 import type { SysFiles } from '../system/sysfiles.ts';
 import type { OsBoot } from '../system/os-boot.ts';
-import { reencryptDoneBytes } from '../parsers/luksdump.ts';
+import { reencryptDoneBytes, reencryptTotalBytes } from '../parsers/luksdump.ts';
 import type { BootTexts } from './boot.ts';
 import type { RecordState, VolumeProgress, VolumeRecords } from './volume-journal.ts';
 
@@ -168,8 +168,7 @@ export async function resumeReencrypt(v: VolumeRun, metaDevice: string, o: Omit<
   if (!meta?.reencryptInProgress) return;
   const key = await needKey(v);
   const deviceBytes = await v.tools.fs.deviceBytes(v.device);
-  // In place with the header on the device, the data moves down by the header's size; elsewhere it stays.
-  const total = Math.max(0, deviceBytes - (v.p.action === 'inplace' ? 16 * 1024 * 1024 : 0));
+  const total = reencryptTotalBytes(meta, deviceBytes) ?? deviceBytes;
   v.save({ totalBytes: total });
   let polling = false;
   const timer = setInterval(() => {

@@ -65,6 +65,8 @@ export interface VolumeProgress {
   done: boolean;
   doneBytes?: number;
   totalBytes?: number;
+  /** In place: cryptsetup's --reduce-device-size, chosen at the shrink (src/system/cryptsetup.ts dataShiftBytes). */
+  shiftBytes?: number;
   error?: { code: number; message: string };
   /** action 'os' only. */
   os?: OsVolumeDetails;

@@ -143,6 +143,16 @@ export function activeSegments(meta: Pick<LuksMetadata, 'segments'>): LuksSegmen
  * hotzone of an encryption the only active segment is the final one, dynamic, until cryptsetup clears the
  * reencrypt flag; without the device size that state is unknown (undefined), not 0.
  */
+/**
+ * Bytes the running reencryption covers: the device from where the final segment starts (the data offset
+ * an in-place encryption moves the data to; 0 with a detached header) to its end.
+ */
+export function reencryptTotalBytes(meta: LuksMetadata, deviceBytes: number): number | undefined {
+  const final = meta.segments.find((s) => s.flags.includes('backup-final'));
+  if (!meta.reencryptInProgress || !final) return undefined;
+  return Math.max(0, (final.size === 'dynamic' ? deviceBytes : final.offset + final.size) - final.offset);
+}
+
 export function reencryptDoneBytes(meta: LuksMetadata, deviceBytes?: number): number | undefined {
   if (!meta.reencryptInProgress) return undefined;
   const finalType = meta.segments.find((s) => s.flags.includes('backup-final'))?.type;

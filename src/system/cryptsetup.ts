@@ -7,8 +7,7 @@ import { totalmem } from 'node:os';
 import { CommandFailed, must as mustRun, type Runner } from './exec.ts';
 import { parseLuksDumpJson, type LuksMetadata } from '../parsers/luksdump.ts';
 
-/** The LUKS2 header area cryptsetup puts at the head of an in-place device; the file system shrinks by this. */
-export const REDUCE_DEVICE_BYTES = 32 * 1024 * 1024;
+const MiB = 1024 * 1024;
 export const CIPHER = ['--cipher', 'aes-xts-plain64', '--key-size', '512'] as const;
 
 /**
@@ -91,13 +90,13 @@ function change(run: Runner) {
   const target = (device: string, o: ReencryptOptions) => (o.activeName ? ['--active-name', o.activeName] : [device]);
   return {
     /**
-     * In-place encryption, metadata only: moves the first 16 MiB to the freed tail and writes the header
-     * (resilience is datashift, implied). With a name the future device is activated at once, so the file
+     * In-place encryption, metadata only: moves the first shiftBytes/2 to the freed tail and writes the
+     * header (resilience is datashift, implied; the hotzone is shiftBytes/2, whatever --hotzone-size says). With a name the future device is activated at once, so the file
      * system can be mounted on it before the data is encrypted (online).
      */
-    initEncrypt(device: string, key: Buffer, o: { uuid: string; name?: string; offline?: boolean }): Promise<string> {
+    initEncrypt(device: string, key: Buffer, o: { uuid: string; shiftBytes: number; sectorSize: 512 | 4096; name?: string; offline?: boolean }): Promise<string> {
       return must('reencrypt --encrypt --init-only', ['reencrypt', '--encrypt', '--type', 'luks2', '--init-only',
-        '--reduce-device-size', `${REDUCE_DEVICE_BYTES / 1024 / 1024}M`, ...CIPHER, ...pbkdf(), '--uuid', o.uuid,
+        '--reduce-device-size', `${o.shiftBytes / MiB}M`, '--sector-size', String(o.sectorSize), ...CIPHER, ...pbkdf(), '--uuid', o.uuid,
         '--key-file', '-', '--batch-mode', ...(o.offline ? ['--force-offline-reencrypt'] : []), device, ...(o.name ? [o.name] : [])], key);
     },
     /** Decryption, metadata only: exports the header to `header` (must not exist) and frees the head of the device. */

@@ -1,18 +1,21 @@
 // Issue 5, crash safety on real dm-crypt: power cuts (SIGKILL of qemu) with a real kernel and a real boot
-// afterwards, while the packaged extension's worker runs. (a) mid in-place encryption: systemd unlocks the
-// half-encrypted volume from crypttab at boot, the agent's enable-after-boot restarts the worker from its
-// journal, it finishes: success, every file intact. (b) mid decryption (the header exported to the OS disk):
-// the same, back to plain ext4. Progress is read from the LUKS2 metadata the way the worker reads it.
+// afterwards, while the packaged extension's worker runs. (a) in-place encryption with the parameters a real
+// disk gets (2 GiB: the largest data shift, 4096-byte sectors), cut twice: inside the first hotzone, and after
+// the last one but before the worker has finished. Each time systemd unlocks the volume from crypttab at boot,
+// the agent's enable-after-boot restarts the worker from its journal; it finishes: success, every file
+// intact. (b) mid decryption (the header exported to the OS disk): the same, back to plain ext4. Progress is
+// read from the LUKS2 metadata the way the worker reads it.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLuksDumpJson, reencryptDoneBytes } from '../../src/parsers/luksdump.ts';
+import { parseLuksDumpJson, reencryptDoneBytes, reencryptTotalBytes, type LuksMetadata } from '../../src/parsers/luksdump.ts';
+import { dataShiftBytes, MAX_SHIFT_BYTES } from '../../src/encryption/data-shift.ts';
 import { sha256, sleep, type FileTree, type Vm } from '../../lab/vm.ts';
 import { disableSettings, enableSettings, fstabByMount, GuestExtension, isOver, mountDataDisks, parseStatus, startDataGuest, STATE_DIR, type GuestAzure } from '../../lab/e2e.ts';
 
 const files: FileTree = { 'big.bin': randomBytes(48 << 20), 'docs/readme.txt': 'must survive two power cuts\n' };
 for (let i = 0; i < 24; i++) files[`many/f${i}.bin`] = randomBytes(100_000 + i * 4099);
 const expected = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, sha256(v)]));
-const DATA_MiB = 192;
+const DATA_MiB = 2048;
 
 let az: GuestAzure;
 let vm: Vm;
@@ -24,8 +27,8 @@ beforeAll(async () => {
   g = await startDataGuest({
     name: 'data-crash',
     disks: [{ name: 'data', kind: 'ext4', sizeMiB: DATA_MiB, files }, { name: 'bek', kind: 'vfat', sizeMiB: 16, label: 'BEK VOLUME' }],
-    // ~20 s of reencryption writes whatever the host's speed: the cuts below land mid-way, not after the end.
-    throttleMBps: { data: 8 },
+    // Each 64 MiB hotzone takes seconds to write whatever the host's speed: the cuts below land where they aim.
+    throttleMBps: { data: 24 },
   });
   ({ az, vm, ext } = g);
   // No Azure LUN link here (virtio): half-way through decryption the device has no LUKS UUID and ciphertext
@@ -38,25 +41,34 @@ afterAll(async () => {
   await g?.stop();
 });
 
-/** Bytes done of the reencryption described by this LUKS2 metadata (device or exported header), if one runs. */
-async function doneFraction(metaPath: string): Promise<number | undefined> {
+async function metadata(metaPath: string): Promise<LuksMetadata | undefined> {
   const r = await vm.exec(`cryptsetup luksDump --dump-json-metadata ${metaPath} 2>/dev/null`);
-  if (r.code !== 0) return undefined;
-  const meta = parseLuksDumpJson(r.stdout);
-  const done = reencryptDoneBytes(meta);
-  return done === undefined ? undefined : done / ((DATA_MiB - 32) * 1024 * 1024);
+  return r.code === 0 ? parseLuksDumpJson(r.stdout) : undefined;
 }
 
-/** Starts the operation of `seq` and cuts the power once the metadata at `metaPath()` says ≥ `at` is done. */
-async function enableAndCut(seq: number, metaPath: () => Promise<string | undefined>, at: number): Promise<number> {
+/** Bytes done of the reencryption described by this LUKS2 metadata (device or exported header), if one runs. */
+async function doneFraction(metaPath: string): Promise<number | undefined> {
+  const meta = await metadata(metaPath);
+  const bytes = DATA_MiB * 1024 * 1024;
+  const done = meta && reencryptDoneBytes(meta, bytes);
+  return done === undefined ? undefined : done / reencryptTotalBytes(meta!, bytes)!;
+}
+
+/** Inside the first hotzone: a segment is being reencrypted and none is done yet. */
+async function inFirstHotzone(metaPath: string): Promise<boolean> {
+  const meta = await metadata(metaPath);
+  return !!meta && reencryptDoneBytes(meta, DATA_MiB * 1024 * 1024) === 0 && meta.segments.some((x) => x.flags.includes('in-reencryption'));
+}
+
+/** Starts the operation of `seq` and cuts the power once `cutNow(metaPath())` says so. */
+async function enableAndCut(seq: number, metaPath: () => Promise<string | undefined>, cutNow: (path: string) => Promise<boolean>): Promise<void> {
   const en = await ext.run('enable');
   expect(en.code, en.stderr).toBe(0);
   expect(en.seq).toBe(seq);
   const deadline = Date.now() + 900_000;
   for (;;) {
     const p = await metaPath();
-    const f = p ? await doneFraction(p) : undefined;
-    if (f !== undefined && f >= at) { await vm.powerCut(); return f; }
+    if (p && await cutNow(p)) { await vm.powerCut(); return; }
     const s = await ext.status(seq);
     if (s && isOver(s)) throw new Error(`the operation ended before the cut: ${JSON.stringify(s)}\n${await ext.logTail()}`);
     if (Date.now() > deadline) throw new Error(`no reencryption progress seen\n${await ext.logTail()}`);
@@ -64,20 +76,53 @@ async function enableAndCut(seq: number, metaPath: () => Promise<string | undefi
   }
 }
 
+/**
+ * A guest unit that waits for the worker's `cryptsetup reencrypt --resume-only`, and the moment it exits
+ * (the last hotzone written, the metadata final) freezes the worker (SIGSTOP) before its next step, then
+ * says so on the serial console: the power cut that follows lands between the last hotzone and the end.
+ */
+const AFTER_LAST = `#!/bin/bash
+while :; do
+  until c=$(pgrep -n -f 'reencrypt --resume-only'); do sleep 0.1; done
+  w=$(ps -o ppid= -p "$c" | tr -d ' ')
+  while [ -d /proc/$c ]; do sleep 0.01; done
+  kill -STOP "$w"
+  # a resume that stopped short (a recovery first, say) is not the last: let the worker go on
+  if cryptsetup luksDump "$(lab-dev data)" | grep -q online-reencrypt; then kill -CONT "$w"; else break; fi
+done
+lab-mark AFTER_LAST_HOTZONE
+`;
+
 describe('power cuts during the worker\'s reencryption', () => {
-  it('(a) mid in-place encryption: boot unlocks from crypttab, enable-after-boot resumes the worker, success, files intact', async () => {
+  it('(a) in-place encryption cut in the first hotzone, then after the last: each boot unlocks from crypttab, enable-after-boot resumes, success, files intact', async () => {
     expect(await vm.hashTree('/data')).toEqual(expected);
     const seq = await ext.settings(enableSettings(az));
-    const cutAt = await enableAndCut(seq, async () => (await vm.run('lab-dev data')).trim(), 0.2);
-    expect(cutAt).toBeLessThan(1);
+    await enableAndCut(seq, async () => (await vm.run('lab-dev data')).trim(), inFirstHotzone);
 
     await vm.start();
-    // the cut really was mid-way: the header still describes an encryption in progress
-    expect(await vm.run('cryptsetup luksDump "$(lab-dev data)"')).toMatch(/online-reencrypt/);
+    // the cut really was in the first hotzone, with the parameters a real disk gets
+    const cut1 = (await metadata((await vm.run('lab-dev data')).trim()))!;
+    expect(cut1.reencryptInProgress).toBe(true);
+    expect(dataShiftBytes(DATA_MiB * 1024 * 1024)).toBe(MAX_SHIFT_BYTES);
+    expect(cut1.segments.find((x) => x.flags.includes('backup-final'))).toMatchObject({ offset: MAX_SHIFT_BYTES / 2, sectorSize: 4096 });
+    expect(reencryptDoneBytes(cut1, DATA_MiB * 1024 * 1024)).toBeLessThanOrEqual(MAX_SHIFT_BYTES / 2);
     // The cut came after the early success (the reencryption had started): the status says so, in progress.
     const st0 = parseStatus((await ext.status(seq))!);
     expect([st0.status, st0.state?.data]).toEqual(['success', 'EncryptionInProgress']);
 
+    await vm.writeFile('/usr/local/sbin/after-last', AFTER_LAST, 0o755);
+    await vm.run('systemd-run --quiet --collect --unit after-last /usr/local/sbin/after-last');
+    const frozen = vm.waitSerial(/AFTER_LAST_HOTZONE/, { timeoutMs: 1_800_000 });
+    const boot1 = await ext.boot();
+    expect(boot1.code, boot1.stderr).toBe(0);
+    await frozen;
+    await vm.powerCut();
+
+    await vm.start();
+    // after the last hotzone: the metadata is final, the worker had not finished (no grow, no done)
+    expect((await metadata((await vm.run('lab-dev data')).trim()))!.reencryptInProgress).toBe(false);
+    const st1 = parseStatus((await ext.status(seq))!);
+    expect([st1.status, st1.state?.data]).toEqual(['success', 'EncryptionInProgress']);
     const boot = await ext.boot();
     expect(boot.code, boot.stderr).toBe(0);
     expect(boot.seq).toBe(seq);
@@ -85,13 +130,15 @@ describe('power cuts during the worker\'s reencryption', () => {
     expect(st.status, `${st.message}\n${await ext.logTail()}`).toBe('success');
     expect(st.state).toEqual({ os: 'NotEncrypted', data: 'Encrypted' });
     expect(st.volumes?.map((v) => [v.mountpoint, v.state])).toEqual([['/data', 'Encrypted']]);
-
     const dump = await vm.run('cryptsetup luksDump "$(lab-dev data)"');
     expect(dump).toMatch(/^Version:\s+2$/m);
     expect(dump).toMatch(/cipher:\s+aes-xts-plain64/);
     expect(dump).not.toMatch(/online-reencrypt/);
     const uuid = (await vm.run('cryptsetup luksUUID "$(lab-dev data)"')).trim();
     expect((await vm.run('findmnt -no SOURCE /data')).trim()).toBe(`/dev/mapper/ade-${uuid}`);
+    // grown back over the tail the shift freed: the file system fills all but the header area
+    const fs = await vm.run(`dumpe2fs -h /dev/mapper/ade-${uuid} 2>/dev/null | grep -E '^Block (count|size):'`);
+    expect(Number(/Block count:\s+(\d+)/.exec(fs)![1]) * Number(/Block size:\s+(\d+)/.exec(fs)![1])).toBe(DATA_MiB * 1024 * 1024 - MAX_SHIFT_BYTES / 2);
     expect(await vm.hashTree('/data')).toEqual(expected);
     expect((await vm.run(`e2fsck -fn /dev/mapper/ade-${uuid} >/dev/null 2>&1 && echo CLEAN || (mount -o remount,ro /data; e2fsck -fn /dev/mapper/ade-${uuid} >/dev/null 2>&1 && echo CLEAN_RO; mount -o remount,rw /data)`)).trim()).toMatch(/CLEAN/);
     // one escrowed secret (name) for the volume, even though the worker ran twice
@@ -106,8 +153,7 @@ describe('power cuts during the worker\'s reencryption', () => {
       const r = await vm.exec(`ls ${STATE_DIR}/volumes/*.luks-header 2>/dev/null`);
       return r.code === 0 ? r.stdout.trim().split('\n')[0] : undefined;
     };
-    const cutAt = await enableAndCut(seq, header, 0.2);
-    expect(cutAt).toBeLessThan(1);
+    await enableAndCut(seq, header, async (p) => { const f = await doneFraction(p); return f !== undefined && f >= 0.2; });
 
     await vm.start();
     const h = await header();

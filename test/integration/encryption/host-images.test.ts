@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type Runner } from '../../../src/system/exec.ts';
-import { cryptsetup, REDUCE_DEVICE_BYTES } from '../../../src/system/cryptsetup.ts';
+import { cryptsetup } from '../../../src/system/cryptsetup.ts';
+import { dataShiftBytes, sectorSizeFor } from '../../../src/encryption/data-shift.ts';
 import { fileSystems } from '../../../src/system/fs.ts';
 import { reencryptDoneBytes, type LuksMetadata } from '../../../src/parsers/luksdump.ts';
 import { resumeReencrypt, Stopped, type Tools, type VolumeKeys, type VolumeRun } from '../../../src/encryption/steps.ts';
@@ -127,20 +128,21 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('in-place encryption of an ext4 image with the adapter, killed and resumed', () => {
   it('shrinks, initialises, survives kill -9 at several offsets via repair + resume, and keeps every file', async () => {
     await fs.fsck(img);
-    const target = SIZE - REDUCE_DEVICE_BYTES;
+    const shiftBytes = dataShiftBytes(SIZE);
+    const target = SIZE - shiftBytes;
     await fs.shrink(img, target);
     expect(statSync(img).size).toBe(SIZE); // resize2fs truncates a file; the adapter restores it
     const info = await fs.extInfo(img);
     expect(info.blockCount * info.blockSize).toBeLessThanOrEqual(target);
 
     const uuid = '5b3f6c1e-7d0a-4d8e-9c2b-1a2b3c4d5e6f';
-    await cs.initEncrypt(img, key, { uuid, offline: true });
+    await cs.initEncrypt(img, key, { uuid, offline: true, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, SIZE) });
     expect(await cs.uuid(img)).toBe(uuid);
     const meta0 = (await cs.dump(img))!;
     expect(meta0.reencrypt?.mode).toBe('encrypt');
     expect(meta0.reencrypt?.resilience).toBe('datashift');
 
-    const total = SIZE - 32 * MiB;
+    const total = SIZE - shiftBytes;
     const kills: number[] = [];
     for (const frac of [0.2, 0.5, 0.8]) {
       const killed: { at?: number } = {};
@@ -160,7 +162,7 @@ describe('in-place encryption of an ext4 image with the adapter, killed and resu
     const meta = (await cs.dump(img))!;
     expect(meta.reencryptInProgress).toBe(false);
     expect(meta.segments).toHaveLength(1);
-    expect(meta.segments[0]).toMatchObject({ type: 'crypt', offset: 16 * MiB, encryption: 'aes-xts-plain64' });
+    expect(meta.segments[0]).toMatchObject({ type: 'crypt', offset: shiftBytes / 2, encryption: 'aes-xts-plain64', sectorSize: sectorSizeFor(info.blockSize, SIZE) });
     expect(meta.keyslots[0]!.keySize).toBe(64);
     expect(meta.keyslots[0]!.kdf?.type).toBe('pbkdf2');
 
@@ -175,7 +177,7 @@ describe('in-place encryption of an ext4 image with the adapter, killed and resu
     expect(await cs.isLuks(img)).toBe(false); // the device's head now holds data; the header is in the file
     expect((await cs.dump(header))!.reencrypt?.mode).toBe('decrypt');
     const killed: { at?: number } = {};
-    const total = SIZE - 16 * MiB;
+    const total = SIZE - dataShiftBytes(SIZE) / 2;
     const killer = cryptsetup(killingRunner(Math.floor(total * 0.4), () => cs.dump(header), killed));
     await expect(killer.resume(img, key, { header, offline: true })).rejects.toThrow(/exit 137/);
     expect(killed.at).toBeGreaterThan(0);
@@ -211,15 +213,16 @@ function shaPrefix(file: string, bytes: number): string {
 describe('a stop request during the reencryption (the worker\'s SIGTERM, passed on to cryptsetup)', () => {
   it('ends a running resume at a hotzone with Stopped, leaves metadata the next resume continues without repair', async () => {
     const STOP_SIZE = 512 * MiB;
-    const kept = STOP_SIZE - REDUCE_DEVICE_BYTES; // what an in-place encryption keeps: the rest is header room
+    const shiftBytes = dataShiftBytes(STOP_SIZE);
+    const kept = STOP_SIZE - shiftBytes; // what an in-place encryption keeps: the rest is header room
     const stopImg = join(dir, 'stop.img');
     // Random content: a block misplaced or decrypted with the wrong tweak would change the hash.
     const fd = openSync(stopImg, 'w');
     for (let pos = 0; pos < STOP_SIZE; pos += 4 * MiB) writeSync(fd, randomBytes(4 * MiB), 0, 4 * MiB, pos);
     closeSync(fd);
     const want = shaPrefix(stopImg, kept);
-    await cs.initEncrypt(stopImg, key, { uuid: '0c7d2e4f-1a3b-4c5d-8e9f-a0b1c2d3e4f5', offline: true });
-    const total = STOP_SIZE - 16 * MiB;
+    await cs.initEncrypt(stopImg, key, { uuid: '0c7d2e4f-1a3b-4c5d-8e9f-a0b1c2d3e4f5', offline: true, shiftBytes, sectorSize: 4096 });
+    const total = STOP_SIZE - shiftBytes / 2;
 
     const log = memoryLogger();
     const saved: Array<Partial<VolumeProgress>> = [];
@@ -273,7 +276,7 @@ describe('a stop request during the reencryption (the worker\'s SIGTERM, passed 
     const meta = (await cs.dump(stopImg))!;
     expect(meta.reencryptInProgress).toBe(false);
     expect(meta.segments).toHaveLength(1);
-    expect(meta.segments[0]).toMatchObject({ type: 'crypt', offset: 16 * MiB, encryption: 'aes-xts-plain64' });
+    expect(meta.segments[0]).toMatchObject({ type: 'crypt', offset: shiftBytes / 2, sectorSize: 4096, encryption: 'aes-xts-plain64' });
 
     const plain = await plainCopy(stopImg, meta, 'stop-plain.img');
     rmSync(stopImg);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { activeSegments, parseLuksDumpJson, reencryptDoneBytes } from '../../../src/parsers/luksdump.ts';
+import { activeSegments, parseLuksDumpJson, reencryptDoneBytes, reencryptTotalBytes } from '../../../src/parsers/luksdump.ts';
 import { ParseError } from '../../../src/parsers/parse-error.ts';
 
 const fx = (n: string) => readFileSync(new URL(`../../fixtures/luks/${n}`, import.meta.url), 'utf8');
@@ -31,6 +31,13 @@ describe('parseLuksDumpJson (real cryptsetup 2.6.1 output)', () => {
     expect(reencryptDoneBytes(parseLuksDumpJson(fx('luks2-reencrypt-final.json')), 160 * MiB)).toBe(144 * MiB);
     expect(reencryptDoneBytes(parseLuksDumpJson(fx('luks2-reencrypt-last-hotzone.json')), 160 * MiB)).toBe(112 * MiB);
     expect(reencryptDoneBytes(parseLuksDumpJson(fx('luks2-reencrypt-killed.json')), 1 << 40)).toBe(721420288);
+  });
+
+  it('measures the reencryption from the data offset to the end (the progress bar\'s 100%)', () => {
+    const MiB = 1024 * 1024;
+    expect(reencryptTotalBytes(parseLuksDumpJson(fx('luks2-reencrypt-init.json')), 160 * MiB)).toBe(144 * MiB);
+    expect(reencryptTotalBytes(parseLuksDumpJson(fx('luks2-reencrypt-killed.json')), 1 << 30)).toBe((1 << 30) - 16 * MiB);
+    expect(reencryptTotalBytes(parseLuksDumpJson(fx('luks2-encrypted.json')), 1 << 30)).toBeUndefined();
   });
 
   it('reads a fresh container fully', () => {

@@ -1,0 +1,38 @@
+// The two parameters of an in-place data encryption that decide its speed, its memory and the disk space it
+// takes: cryptsetup's data shift and the encryption sector size. Chosen per volume from its facts; the
+// worker journals the shift (a resume must free exactly what the shrink made room for), and the header
+// records both.
+const MiB = 1024 * 1024;
+/** cryptsetup's recommended `--reduce-device-size` (twice its default LUKS2 header): the smallest we use. */
+export const MIN_SHIFT_BYTES = 32 * MiB;
+/**
+ * The largest. cryptsetup's memory follows it: the init moves the first half with two buffers of half the
+ * shift each (VmHWM ≈ shift + 8 MiB), the reencryption holds one (≈ shift/2 + 8 MiB). At 128 MiB the worker
+ * (≈ 90 MiB) and cryptsetup stay under 256 MiB together; 256 MiB would not (README, "Benchmarks").
+ */
+export const MAX_SHIFT_BYTES = 128 * MiB;
+
+/**
+ * `--reduce-device-size` for an in-place encryption: what the file system shrinks by. cryptsetup splits it
+ * in two halves (utils_reencrypt.c): the head becomes the header area, kept for good; the other half is the
+ * data shift, which is also every hotzone's size and cryptsetup's one data buffer. Each hotzone costs two
+ * metadata commits, a dm suspend/resume and an fdatasync, so bigger hotzones go faster (README,
+ * "Benchmarks"). Bounded three ways: MAX_SHIFT_BYTES (memory), 1/16 of the disk (the head's half is lost
+ * to the file system: at most 1/32), and what the file system can give up (`roomBytes`; below
+ * MIN_SHIFT_BYTES the volume is refused, FileSystemFull).
+ */
+export function dataShiftBytes(deviceBytes: number, roomBytes = Infinity): number {
+  let r = MIN_SHIFT_BYTES;
+  while (r * 2 <= MAX_SHIFT_BYTES && r * 2 * 16 <= deviceBytes && r * 2 <= roomBytes) r *= 2;
+  return r;
+}
+
+/**
+ * The encryption sector size, always given: left to itself cryptsetup 2.6 takes the disk's physical block
+ * size (4096 on Azure's 512e disks) without checking the file system, and an ext4 of 1 KiB blocks on 4096-byte
+ * sectors no longer mounts. 4096 wherever the file system's blocks allow it: cryptsetup encrypts one sector
+ * per cipher call in its userspace loop, and dm-crypt afterwards does the same per bio.
+ */
+export function sectorSizeFor(fsBlockBytes: number, deviceBytes: number): 512 | 4096 {
+  return fsBlockBytes >= 4096 && deviceBytes % 4096 === 0 ? 4096 : 512;
+}

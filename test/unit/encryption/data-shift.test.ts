@@ -1,0 +1,38 @@
+// The in-place parameters: the data shift grows with the disk up to its cap, never past what the file system
+// can give up or 1/16 of the disk; the sector size is 4096 only where the file system's blocks allow it.
+import { describe, expect, it } from 'vitest';
+import { dataShiftBytes, MAX_SHIFT_BYTES, MIN_SHIFT_BYTES, sectorSizeFor } from '../../../src/encryption/data-shift.ts';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+describe('dataShiftBytes', () => {
+  it.each([
+    ['a small lab disk', 192 * MiB, Infinity, 32 * MiB],
+    ['just under 1 GiB', GiB - MiB, Infinity, 32 * MiB],
+    ['1 GiB', GiB, Infinity, 64 * MiB],
+    ['2 GiB', 2 * GiB, Infinity, 128 * MiB],
+    ['Azure\'s smallest data disk (4 GiB): the cap', 4 * GiB, Infinity, MAX_SHIFT_BYTES],
+    ['1 TiB: the cap', 1024 * GiB, Infinity, MAX_SHIFT_BYTES],
+    ['a nearly full file system gives up 100 MiB', 1024 * GiB, 100 * MiB, 64 * MiB],
+    ['exactly 128 MiB of room', 1024 * GiB, 128 * MiB, 128 * MiB],
+    ['less room than the minimum (the prerequisite refuses it first)', 1024 * GiB, 10 * MiB, MIN_SHIFT_BYTES],
+  ])('%s', (_what, device, room, want) => {
+    const got = dataShiftBytes(device, room);
+    expect(got).toBe(want);
+    // cryptsetup: a multiple of the sector size, at most 1 GiB, halves that stay 4096-aligned
+    expect(got % (2 * 4096)).toBe(0);
+    expect(got).toBeLessThanOrEqual(GiB);
+  });
+});
+
+describe('sectorSizeFor', () => {
+  it.each([
+    ['ext4, 4 KiB blocks', 4096, GiB, 4096],
+    ['ext4, 1 KiB blocks (small file systems): 4096-byte sectors would not mount', 1024, GiB, 512],
+    ['4 KiB blocks on a device not a multiple of 4096', 4096, GiB + 512, 512],
+    ['64 KiB blocks', 65536, GiB, 4096],
+  ])('%s', (_what, block, device, want) => {
+    expect(sectorSizeFor(block, device)).toBe(want);
+  });
+});
