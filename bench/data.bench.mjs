@@ -71,26 +71,29 @@ export function adeSlicedCopy() {
 }
 
 
-// The sampler (started with systemd-run, so it outlives the command that starts it), shell builtins only
-// (a fork costs tens of ms under TCG): "uptime 0|1" each time /data1/fill.bin goes missing or comes back,
-// and every 0.5 s "M workerHwmKiB cryptsetupHwmKiB" for the worker (the node process in an
-// ade-linux-worker-* unit's cgroup; Node 24 names it MainThread) and cryptsetup.
-const SAMPLER = `#!/bin/bash
-seen=1; n=0; w=0; c=0
+// The probe, one for the guest's whole life, so every method runs beside the same load: a systemd unit,
+// shell builtins only but for sleep (a fork costs tens of ms under TCG). "uptime E 0|1" each time
+// /data1/fill.bin goes missing or comes back (every 0.1 s), and every second "uptime M workerHwmKiB
+// cryptsetupHwmKiB" for the worker (the node process in an ade-linux-worker-* unit's cgroup; Node 24 names
+// it MainThread) and cryptsetup, 0 when none runs.
+const PROBE = `#!/bin/bash
+seen=x; n=0
 while :; do
+  read -r up _ < /proc/uptime
   if [ -e /data1/fill.bin ]; then now=1; else now=0; fi
-  if [ $now != $seen ]; then read -r up _ < /proc/uptime; echo "$up $now" >> "$1"; seen=$now; fi
+  if [ $now != $seen ]; then echo "$up E $now" >> "$1"; seen=$now; fi
   n=$((n + 1))
   if [ $((n % 10)) = 0 ]; then
+    w=0; c=0
     for p in /proc/[0-9]*; do
       cg=; { read -r nm < $p/comm && case $nm in node|MainThread) while read -r l; do cg="$cg $l"; done < $p/cgroup ;; esac; } 2>/dev/null || continue
       case "$nm:$cg" in cryptsetup:*|*ade-linux-worker-*) ;; *) continue ;; esac
       h=0; { while read -r k v _; do [ "$k" = VmHWM: ] && h=$v; done < $p/status; } 2>/dev/null
       if [ "$nm" = cryptsetup ]; then [ "$h" -gt "$c" ] && c=$h; else [ "$h" -gt "$w" ] && w=$h; fi
     done
-    echo "M $w $c" >> "$1"
+    echo "$up M $w $c" >> "$1"
   fi
-  sleep 0.05
+  sleep 0.1
 done
 `;
 
@@ -103,7 +106,8 @@ async function guest(e2e, lab, name, diskMiB, o = {}) {
     disks: [{ name: 'data1', kind: 'empty', sizeMiB: diskMiB }, { name: 'bek', kind: 'vfat', label: 'BEK VOLUME' }],
   });
   const ext = await e2e.GuestExtension.install(vm, az);
-  await vm.writeFile('/usr/local/sbin/bench-probe', SAMPLER, 0o755);
+  await vm.writeFile('/usr/local/sbin/bench-probe', PROBE, 0o755);
+  await vm.run('systemd-run --quiet --collect --unit bench-probe /usr/local/sbin/bench-probe /var/tmp/probe.log');
   await vm.run(`printf 'bench-key-0123456789abcdef' > /root/k`);
   // Guest clock: every method is timed inside the guest, so the host's polling is not in the numbers.
   const clock = async () => Number((await vm.run('date +%s.%N')).trim());
@@ -126,36 +130,38 @@ async function guest(e2e, lab, name, diskMiB, o = {}) {
   return { az, vm, ext, clock, timed, refill, verify, close };
 }
 
-/** The extension's enable on the mounted /data1, with the probe running; seconds, downtime, memory, steps. */
+/** The extension's enable on the mounted /data1: seconds, unavailable seconds, memory, per-step seconds. */
 async function extensionRun(e2e, g) {
   const { vm, ext, az, clock } = g;
   await e2e.mountDataDisks(vm, [{ disk: 'data1', mountpoint: '/data1' }]);
   await ext.run('install');
   const seq = await ext.settings(e2e.enableSettings(az));
-  await vm.run('rm -f /var/tmp/probe.log; systemd-run --quiet --collect --unit bench-probe /usr/local/sbin/bench-probe /var/tmp/probe.log');
+  const uptime = async () => Number((await vm.run(`cut -d' ' -f1 /proc/uptime`)).trim());
+  const up0 = await uptime();
   // From before enable to the terminal status's write (its mtime): the host's 5 s poll only finds the end.
   const t0 = await clock();
   await ext.run('enable');
   const status = e2e.parseStatus(await ext.waitDone(seq, { everyMs: 5000, timeoutMs: 7_200_000 }));
   const s = Number((await vm.run(`stat -c %.3Y ${e2e.EXT_DIR}/status/${seq}.status`)).trim()) - t0;
-  await vm.run('systemctl stop bench-probe');
+  const up1 = await uptime();
   if (status.status !== 'success') throw new Error(`the extension did not encrypt: ${status.message}\n${await ext.logTail()}`);
-  const probe = (await vm.run('cat /var/tmp/probe.log')).trim().split('\n');
+  const probe = (await vm.run('cat /var/tmp/probe.log')).trim().split('\n').map((l) => l.split(' '))
+    .filter(([u]) => Number(u) >= up0 && Number(u) <= up1);
+  // Mounted when the run starts; each E 0 … E 1 stretch inside it is time the data was unavailable.
   let downS = 0; let since;
-  for (const l of probe) {
-    const [a, b] = l.split(' ');
-    if (a === 'M') continue;
-    if (b === '0') since = Number(a); else if (since !== undefined) { downS += Number(a) - since; since = undefined; }
+  for (const [u, kind, v] of probe) {
+    if (kind !== 'E') continue;
+    if (v === '0') since = Number(u); else if (since !== undefined) { downS += Number(u) - since; since = undefined; }
   }
   if (since !== undefined) throw new Error('the volume was still unavailable at the end');
-  const mem = probe.filter((l) => l.startsWith('M ')).map((l) => l.split(' ').map(Number));
-  const workerKiB = Math.max(0, ...mem.map((r) => r[1]));
-  const cryptKiB = Math.max(0, ...mem.map((r) => r[2]));
+  const mem = probe.filter(([, kind]) => kind === 'M').map((r) => r.map(Number));
+  const workerKiB = Math.max(0, ...mem.map((r) => r[2]));
+  const cryptKiB = Math.max(0, ...mem.map((r) => r[3]));
   // Where the time went: the worker logs every step's milliseconds.
   const steps = {};
   for (const m of (await vm.run(`grep -h 'step .* done' /var/log/azure/*/extension.log || true`)).matchAll(/step (\w+) done \{"ms":(\d+)\}/g)) steps[m[1]] = (steps[m[1]] ?? 0) + Number(m[2]) / 1000;
-  const shift = (await vm.run('cryptsetup luksDump "$(lab-dev data1)" | grep -m2 -E "offset:|sector:" | tr -s " " | tr "\\n" " "')).trim();
-  return { s, downS, workerKiB, cryptKiB, steps, layout: shift };
+  const layout = (await vm.run('cryptsetup luksDump "$(lab-dev data1)" | grep -m2 -E "offset:|sector:" | tr -s " \\t" " " | tr "\\n" " "')).trim();
+  return { s, downS, workerKiB, cryptKiB, steps, layout };
 }
 
 /** One round in a fresh guest: raw online, the extension, ADE's method, back to back on the same disk. */

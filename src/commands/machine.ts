@@ -39,6 +39,7 @@ export interface KeysWiring {
 export function volumeKeys(w: KeysWiring): VolumeKeys {
   return {
     newPassphrase: () => newPassphrase(w.settings, w.log),
+    generatesKeys: w.settings.passphrase === undefined,
     newRecoveryPassphrase: () => newRecoveryPassphrase(w.log),
     keyVault: keyVaultProtector({ settings: w.settings, machineName: w.machineName, log: w.log, ...(w.deps ? { deps: w.deps } : {}) }),
     bek: bekVolumeProtector(w.keyVolume, w.log),

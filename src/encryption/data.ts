@@ -56,6 +56,9 @@ export async function runDataOperation(deps: DataDeps): Promise<Report> {
   // All: the OS disk is encrypted first by src/encryption/os.ts; it is never decrypted (nor by ADE).
   const osNote = settings.volumeType === 'All' && op === 'DisableEncryption' ? ' The OS volume is never decrypted; only data volumes were handled.' : '';
 
+  // The vault's round trips (token, challenge, KEK) overlap the local checks instead of following them;
+  // a failure here comes back, coded, from the escrow itself.
+  if (op !== 'DisableEncryption') deps.keys.keyVault.prepare?.().catch(() => undefined);
   const volumes = classifyVolumes(await tools.snapshot());
   const plan = planData({ operation: op, volumes, progress: deps.journal.volumes(), records: tools.records.list(), newUuid: deps.newUuid ?? randomUUID });
   for (const s of plan.skipped) log.info(`Skipping ${s.device}: ${s.reason}`);

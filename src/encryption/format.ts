@@ -15,7 +15,7 @@ async function formatted(v: VolumeRun): Promise<boolean> {
 export const FORMAT_STEPS: readonly Step[] = [
   escrowStep,
   { name: 'unmount', async run(v) { if (!(await formatted(v))) await ensureUnmounted(v, v.p.mountpoint); } },
-  { name: 'format', async run(v) { if (!(await formatted(v))) await v.tools.cs.format(v.device, await needKey(v), { uuid: v.p.luksUuid }); } },
+  { name: 'format', async run(v) { if (!(await formatted(v))) await v.tools.cs.format(v.device, await needKey(v), { uuid: v.p.luksUuid, generatedKey: v.keys.generatesKeys }); } },
   { name: 'open', run: (v) => ensureOpen(v) },
   {
     name: 'mkfs',

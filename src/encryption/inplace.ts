@@ -50,7 +50,7 @@ export const INPLACE_STEPS: readonly Step[] = [
       const deviceBytes = await v.tools.fs.deviceBytes(v.device);
       const shiftBytes = v.p.shiftBytes ?? dataShiftBytes(deviceBytes);
       const info = await fitsBefore(v, deviceBytes - shiftBytes, shiftBytes);
-      await v.tools.cs.initEncrypt(v.device, await needKey(v), { uuid: v.p.luksUuid, name: v.p.mapperName, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, deviceBytes) });
+      await v.tools.cs.initEncrypt(v.device, await needKey(v), { uuid: v.p.luksUuid, name: v.p.mapperName, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, deviceBytes), generatedKey: v.keys.generatesKeys });
     },
   },
   { name: 'open', run: (v) => ensureOpen(v) },

@@ -32,6 +32,8 @@ export interface Tools {
 /** Where volume keys come from and are kept: a new passphrase, sealed by Key Vault (escrow) and the key volume. */
 export interface VolumeKeys extends VolumeProtectors {
   newPassphrase(): Buffer;
+  /** newPassphrase() makes random ones (no Passphrase setting): the keyslot then needs no costly KDF. */
+  readonly generatesKeys: boolean;
   /** The OS disk's typed last resort (digits in groups: src/keys/passphrase.ts). */
   newRecoveryPassphrase(): Buffer;
 }

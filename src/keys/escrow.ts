@@ -99,10 +99,18 @@ export async function storePassphrase(a: StoreArgs): Promise<EscrowRecord> {
   return { secretUrl, ...(wrapped ? { kekUrl: wrapped.url, algorithm: wrapped.algorithm } : {}) };
 }
 
+/**
+ * Gets the session ready to escrow while the caller does other work: the token, the vault's challenge and
+ * the KEK (fetched once per session). A failure here is left for storePassphrase to report, coded.
+ */
+export async function prepareEscrow(s: VaultSession, settings: Pick<EncryptionSettings, 'kek'>): Promise<void> {
+  if (settings.kek) await getUsableKek(s, settings.kek);
+}
+
 /** The KEK, checked to exist, be enabled, be within its validity and be RSA. */
 async function getUsableKek(s: VaultSession, kek: Kek): Promise<KeyVaultKey> {
   const ref = parseItemUrl(kek.url, 'keys', 'KeyEncryptionKeyURL');
-  const key = await s.call('keys/get', ref.origin, (o) => s.keys(ref.origin).getKey(ref.name, { version: ref.version ?? '', ...o }), kek.url);
+  const key = await s.remember(`kek ${kek.url}`, () => s.call('keys/get', ref.origin, (o) => s.keys(ref.origin).getKey(ref.name, { version: ref.version ?? '', ...o }), kek.url));
   const p = key.properties;
   const now = Date.now();
   if (p.enabled === false || (p.expiresOn && p.expiresOn.getTime() < now) || (p.notBefore && p.notBefore.getTime() > now)) {

@@ -36,6 +36,7 @@ export class VaultSession {
   private readonly secretClients = new Map<string, SecretsApi>();
   private readonly keyClients = new Map<string, KeysApi>();
   private readonly cryptoClients = new Map<string, CryptoApi>();
+  private readonly remembered = new Map<string, Promise<unknown>>();
 
   constructor(identity: Identity, anyVaultUrl: string, log: Logger, deps: KeysDeps = {}, field = 'KeyVaultURL') {
     this.identity = identity;
@@ -61,6 +62,17 @@ export class VaultSession {
     const id = typeof key === 'string' ? key : key.id;
     const make = () => this.clients.crypto(key, this.credential);
     return id === undefined ? make() : cached(this.cryptoClients, id, make);
+  }
+
+  /** What make() gives, fetched once per session (a failure is forgotten, so the next caller tries again). */
+  remember<T>(id: string, make: () => Promise<T>): Promise<T> {
+    let p = this.remembered.get(id) as Promise<T> | undefined;
+    if (p === undefined) {
+      p = make();
+      this.remembered.set(id, p);
+      p.catch(() => this.remembered.delete(id));
+    }
+    return p;
   }
 
   /**

@@ -31,6 +31,18 @@ export function parsePbkdf(knob: string | undefined, ramBytes: number): string[]
 }
 
 /**
+ * A data volume's keyslot. A KDF slows down guessing a passphrase; a generated one (1016 random bits, ADE's
+ * format: src/keys/passphrase.ts) cannot be guessed whatever the KDF, so it gets cryptsetup's cheapest,
+ * PBKDF2 at its 1000-iteration floor with no benchmark: no Argon2 memory peak (RAM/8, up to 256 MiB) and
+ * no seconds of derivation while the volume is unmounted, nor at every boot's unlock. An operator's own
+ * passphrase (the Passphrase setting) keeps Argon2id. The lab's knob, when set, wins.
+ */
+export function dataPbkdf(generatedKey: boolean): string[] {
+  if (process.env['ADE_LINUX_PBKDF'] || !generatedKey) return pbkdf();
+  return ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000'];
+}
+
+/**
  * The OS disk's keyslots: PBKDF2, unless the lab's knob says otherwise. The key is opened in the initramfs,
  * where Argon2's memory is not to be had on a small VM, and PBKDF2's iteration time is benchmarked as usual.
  */
@@ -94,9 +106,9 @@ function change(run: Runner) {
      * header (resilience is datashift, implied; the hotzone is shiftBytes/2, whatever --hotzone-size says). With a name the future device is activated at once, so the file
      * system can be mounted on it before the data is encrypted (online).
      */
-    initEncrypt(device: string, key: Buffer, o: { uuid: string; shiftBytes: number; sectorSize: 512 | 4096; name?: string; offline?: boolean }): Promise<string> {
+    initEncrypt(device: string, key: Buffer, o: { uuid: string; shiftBytes: number; sectorSize: 512 | 4096; generatedKey: boolean; name?: string; offline?: boolean }): Promise<string> {
       return must('reencrypt --encrypt --init-only', ['reencrypt', '--encrypt', '--type', 'luks2', '--init-only',
-        '--reduce-device-size', `${o.shiftBytes / MiB}M`, '--sector-size', String(o.sectorSize), ...CIPHER, ...pbkdf(), '--uuid', o.uuid,
+        '--reduce-device-size', `${o.shiftBytes / MiB}M`, '--sector-size', String(o.sectorSize), ...CIPHER, ...dataPbkdf(o.generatedKey), '--uuid', o.uuid,
         '--key-file', '-', '--batch-mode', ...(o.offline ? ['--force-offline-reencrypt'] : []), device, ...(o.name ? [o.name] : [])], key);
     },
     /** Decryption, metadata only: exports the header to `header` (must not exist) and frees the head of the device. */
@@ -126,8 +138,8 @@ function change(run: Runner) {
     repair(device: string, key: Buffer, o: { header?: string } = {}): Promise<string> {
       return must('repair', ['repair', ...hdr(o.header), '--key-file', '-', '--batch-mode', device], key);
     },
-    format(device: string, key: Buffer, o: { uuid: string }): Promise<string> {
-      return must('luksFormat', ['luksFormat', '--type', 'luks2', ...CIPHER, ...pbkdf(), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
+    format(device: string, key: Buffer, o: { uuid: string; generatedKey: boolean }): Promise<string> {
+      return must('luksFormat', ['luksFormat', '--type', 'luks2', ...CIPHER, ...dataPbkdf(o.generatedKey), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
     },
     /** Activation also runs the reencryption recovery when a crash left one pending. */
     open(device: string, name: string, key: Buffer, o: { header?: string } = {}): Promise<string> {

@@ -335,6 +335,7 @@ export class Machine {
     return {
       escrowed,
       newPassphrase: () => Buffer.from(`secret-pass-${escrowed.length}-${this.uuidN}`),
+      generatesKeys: true,
       newRecoveryPassphrase: () => Buffer.from(`111111-222222-${escrowed.length}`),
       keyVault: {
         kind: 'keyvault',

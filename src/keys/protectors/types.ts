@@ -17,6 +17,11 @@ export interface KeyProtector<R extends ProtectorRecord = ProtectorRecord> {
   readonly kind: R['kind'];
   /** Stores the passphrase; returns what unseal needs. */
   seal(input: SealInput): Promise<R>;
+  /**
+   * Optional: gets ready to seal (a token, a key to wrap with) while the caller does other work. It never
+   * needs awaiting for correctness: seal does whatever is still missing, and reports any failure itself.
+   */
+  prepare?(): Promise<void>;
   /** The passphrase back. The caller zeroes the buffer when done. */
   unseal(record: R): Promise<Buffer>;
 }

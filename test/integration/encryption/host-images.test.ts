@@ -136,7 +136,7 @@ describe('in-place encryption of an ext4 image with the adapter, killed and resu
     expect(info.blockCount * info.blockSize).toBeLessThanOrEqual(target);
 
     const uuid = '5b3f6c1e-7d0a-4d8e-9c2b-1a2b3c4d5e6f';
-    await cs.initEncrypt(img, key, { uuid, offline: true, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, SIZE) });
+    await cs.initEncrypt(img, key, { uuid, offline: true, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, SIZE), generatedKey: true });
     expect(await cs.uuid(img)).toBe(uuid);
     const meta0 = (await cs.dump(img))!;
     expect(meta0.reencrypt?.mode).toBe('encrypt');
@@ -221,14 +221,14 @@ describe('a stop request during the reencryption (the worker\'s SIGTERM, passed 
     for (let pos = 0; pos < STOP_SIZE; pos += 4 * MiB) writeSync(fd, randomBytes(4 * MiB), 0, 4 * MiB, pos);
     closeSync(fd);
     const want = shaPrefix(stopImg, kept);
-    await cs.initEncrypt(stopImg, key, { uuid: '0c7d2e4f-1a3b-4c5d-8e9f-a0b1c2d3e4f5', offline: true, shiftBytes, sectorSize: 4096 });
+    await cs.initEncrypt(stopImg, key, { uuid: '0c7d2e4f-1a3b-4c5d-8e9f-a0b1c2d3e4f5', offline: true, shiftBytes, sectorSize: 4096, generatedKey: true });
     const total = STOP_SIZE - shiftBytes / 2;
 
     const log = memoryLogger();
     const saved: Array<Partial<VolumeProgress>> = [];
     const unused = () => Promise.reject(new Error('no key protector here: the key is in hand'));
     const unusedKeys: VolumeKeys = {
-      newPassphrase: () => { throw new Error('no new key here'); },
+      newPassphrase: () => { throw new Error('no new key here'); }, generatesKeys: true,
       newRecoveryPassphrase: () => { throw new Error('no new key here'); },
       bek: { kind: 'bek-volume', seal: unused, unseal: unused }, keyVault: { kind: 'keyvault', seal: unused, unseal: unused },
     };

@@ -42,5 +42,25 @@ describe('keyvault protector', () => {
     expect(log.lines.join('\n')).not.toContain(passphrase.toString());
   });
 
+  it('prepare fetches the KEK while the caller works; every later seal reuses it (one GET of the key per worker)', async () => {
+    const kek = fake.vault.createKey(HOST, 'kek-prepared');
+    const p = keyVaultProtector({ settings: encryptionSettings({ vaultHost: HOST, kekUrl: kek.url, algorithm: 'RSA-OAEP-256' }), machineName: 'vm', log: memoryLogger() });
+    const keyGets = () => fake.log.of('vault').filter((r) => r.method === 'GET' && r.status === 200 && r.path.startsWith('/keys/kek-prepared')).length;
+    const before = keyGets();
+    await p.prepare!();
+    expect(keyGets()).toBe(before + 1);
+    const recs = [];
+    for (const n of [0, 1]) recs.push(await p.seal({ volume: { id: `data${n}`, fileName: `LinuxPassPhraseFileName_1_${n}` }, passphrase: Buffer.from(`passphrase-number-${n}-0123456789abcdef`) }));
+    expect(keyGets()).toBe(before + 1);
+    expect(await p.unseal(recs[1]!)).toEqual(Buffer.from('passphrase-number-1-0123456789abcdef'));
+  });
+
+  it('a failed prepare leaves the error to seal, coded, and is not remembered', async () => {
+    const settings = encryptionSettings({ vaultHost: HOST, kekUrl: `https://${HOST}/keys/no-such-kek/0123456789abcdef0123456789abcdef`, algorithm: 'RSA-OAEP-256' });
+    const p = keyVaultProtector({ settings, machineName: 'vm', log: memoryLogger() });
+    await expect(p.prepare!()).rejects.toThrow();
+    await expect(p.seal({ volume: { id: 'data9', fileName: 'x' }, passphrase: Buffer.from('passphrase-never-stored-0123456789') })).rejects.toMatchObject({ code: expect.any(Number) });
+  });
+
   it('nothing left loopback', () => { expect(blockedConnections).toEqual([]); });
 });

@@ -7,7 +7,7 @@ import { runDataOperation } from '../../../src/encryption/data.ts';
 import { locate, planData, steadiestName } from '../../../src/encryption/plan.ts';
 import type { Volume } from '../../../src/encryption/discovery.ts';
 import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
-import { parsePbkdf } from '../../../src/system/cryptsetup.ts';
+import { dataPbkdf, parsePbkdf } from '../../../src/system/cryptsetup.ts';
 import { parseFuser } from '../../../src/parsers/fuser.ts';
 import { Crash, Machine, isMutating, memoryJournal, type Disk } from '../../helpers/flow-fake.ts';
 
@@ -72,6 +72,16 @@ describe('prerequisites: each failure has its code and nothing changes', () => {
     expect(parsePbkdf(undefined, 64 * 1024 ** 3)).toEqual(['--pbkdf', 'argon2id', '--pbkdf-memory', String(256 * 1024)]);
     expect(parsePbkdf('pbkdf2:1000', 1)).toEqual(['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000']);
     expect(() => parsePbkdf('fast', 1)).toThrow(/ADE_LINUX_PBKDF/);
+  });
+  it('gives a generated key the cheapest keyslot KDF, an operator\'s passphrase Argon2id', () => {
+    const knob = process.env['ADE_LINUX_PBKDF'];
+    delete process.env['ADE_LINUX_PBKDF'];
+    try {
+      expect(dataPbkdf(true)).toEqual(['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000']);
+      expect(dataPbkdf(false).slice(0, 2)).toEqual(['--pbkdf', 'argon2id']);
+    } finally {
+      if (knob !== undefined) process.env['ADE_LINUX_PBKDF'] = knob;
+    }
   });
 });
 
