@@ -1,6 +1,6 @@
 // npm run bench: runs every bench/*.bench.mjs (each exports run() → { metric: {value, unit, baseline, ratio} }),
 // prints one table and writes bench/results/latest.json. `npm run bench -- handler` runs only matching files.
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,5 +19,8 @@ const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length))
 const line = (r) => r.map((c, i) => c.padEnd(w[i])).join('  ');
 console.log([line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n'));
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
-console.log(`\nwrote ${join(here, 'results', 'latest.json')}`);
+// A partial run (`npm run bench -- data`) replaces its own metrics and keeps the others' last values.
+const file = join(here, 'results', 'latest.json');
+const kept = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+writeFileSync(file, JSON.stringify({ ...kept, ...results }, null, 2) + '\n');
+console.log(`\nwrote ${file}`);

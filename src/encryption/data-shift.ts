@@ -2,6 +2,8 @@
 // takes: cryptsetup's data shift and the encryption sector size. Chosen per volume from its facts; the
 // worker journals the shift (a resume must free exactly what the shrink made room for), and the header
 // records both.
+import type { ExtInfo } from '../parsers/e2fs.ts';
+
 const MiB = 1024 * 1024;
 /** cryptsetup's recommended `--reduce-device-size` (twice its default LUKS2 header): the smallest we use. */
 export const MIN_SHIFT_BYTES = 32 * MiB;
@@ -25,6 +27,18 @@ export function dataShiftBytes(deviceBytes: number, roomBytes = Infinity): numbe
   let r = MIN_SHIFT_BYTES;
   while (r * 2 <= MAX_SHIFT_BYTES && r * 2 * 16 <= deviceBytes && r * 2 <= roomBytes) r *= 2;
   return r;
+}
+
+/**
+ * What an ext2/3/4 file system can give up, from its free blocks less a margin: 1/32 of it and 32 MiB, for
+ * the metadata and extent-tree growth the moved blocks need. Not `resize2fs -P`: e2fsprogs 1.47.0 (Debian
+ * 12, Ubuntu 24.04) puts a half-full 4 GiB ext4 with flex_bg at 99% of its size ("Need 476684 data blocks in
+ * last group", measured in the lab), which would refuse nearly every real disk; the shrink is forced past
+ * that estimate instead, within this room.
+ */
+export function shrinkRoomBytes(info: ExtInfo): number {
+  const size = info.blockCount * info.blockSize;
+  return Math.max(0, info.freeBlocks * info.blockSize - Math.ceil(size / 32) - 32 * MiB);
 }
 
 /**

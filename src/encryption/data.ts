@@ -9,6 +9,7 @@ import type { Report } from '../shared/report.ts';
 import type { EncryptionSettings } from '../shared/types.ts';
 import { EXT_FS } from '../system/fs.ts';
 import { checkDataPrereqs, type VolumeFacts } from './prereq.ts';
+import { shrinkRoomBytes } from './data-shift.ts';
 import { classifyVolumes, type Volume } from './discovery.ts';
 import { planData, type PlannedVolume } from './plan.ts';
 import { dataState, volumeRow } from './progress.ts';
@@ -95,8 +96,7 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
   const users = v.mountpoint ? await tools.mnt.users(v.mountpoint) : [];
   if (mode !== 'inplace' || !v.fstype || !EXT_FS.has(v.fstype)) return { volume: v, users };
   const info = await tools.fs.extInfo(v.device);
-  const min = await tools.fs.extMinBytes(v.device, info.blockSize);
   const devBytes = await tools.fs.deviceBytes(v.device);
   // Room = what the file system can give up, plus any tail of the device it does not use yet.
-  return { volume: v, users, shrinkableBytes: devBytes - min };
+  return { volume: v, users, shrinkableBytes: shrinkRoomBytes(info) + devBytes - info.blockCount * info.blockSize };
 }

@@ -4,7 +4,7 @@
 // LUKS header exists are skipped once it does; after, each checks the mapping, the mount and the metadata.
 import { AdeError } from '../shared/errors.ts';
 import type { ExtInfo } from '../parsers/e2fs.ts';
-import { dataShiftBytes, sectorSizeFor } from './data-shift.ts';
+import { dataShiftBytes, sectorSizeFor, shrinkRoomBytes } from './data-shift.ts';
 import { encryptedBoot } from './boot.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, escrowStep, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
 
@@ -36,11 +36,11 @@ export const INPLACE_STEPS: readonly Step[] = [
       const deviceBytes = await v.tools.fs.deviceBytes(v.device);
       // Chosen once and journaled: the init after a restart must free exactly what this shrink made room for.
       const info = await v.tools.fs.extInfo(v.device);
-      const shift = v.p.shiftBytes ?? dataShiftBytes(deviceBytes, deviceBytes - (await v.tools.fs.extMinBytes(v.device, info.blockSize)));
+      const shift = v.p.shiftBytes ?? dataShiftBytes(deviceBytes, shrinkRoomBytes(info) + deviceBytes - info.blockCount * info.blockSize);
       if (v.p.shiftBytes === undefined) v.save({ shiftBytes: shift });
       const target = deviceBytes - shift;
       // The init checks that it worked (resize2fs may stop short).
-      if (info.blockCount * info.blockSize > target) await v.tools.fs.shrink(v.device, target - (target % info.blockSize));
+      if (info.blockCount * info.blockSize > target) await v.tools.fs.shrink(v.device, target - (target % info.blockSize), { pastEstimate: true });
     },
   },
   {

@@ -32,11 +32,13 @@ export function fileSystems(run: Runner) {
     /**
      * Shrinks to exactly `bytes` (a multiple of 512). resize2fs truncates an image *file* to the new size;
      * the device's size is what the encryption's layout hangs on, so a file gets its size back.
+     * `pastEstimate`: -f, past resize2fs's own minimum estimate (the caller has checked the free space;
+     * src/encryption/data-shift.ts says why) and its "run e2fsck first" check (the caller just did).
      */
-    async shrink(device: string, bytes: number): Promise<void> {
+    async shrink(device: string, bytes: number, o: { pastEstimate?: boolean } = {}): Promise<void> {
       let fileSize: number | undefined;
       try { const st = statSync(device); if (st.isFile()) fileSize = st.size; } catch { /* block device */ }
-      await must('resize2fs', [device, `${Math.floor(bytes / 512)}s`]);
+      await must('resize2fs', [...(o.pastEstimate ? ['-f'] : []), device, `${Math.floor(bytes / 512)}s`]);
       if (fileSize !== undefined && statSync(device).size !== fileSize) truncateSync(device, fileSize);
     },
     /** Grows to fill the device, online (ext via the device, xfs via its mount point); btrfs is left as is. */

@@ -165,12 +165,19 @@ export class Machine {
       case 'blockdev': return ok(`${this.sizeOf(last)}\n`);
       case 'blkid': { const fs = this.visibleFs(last); if (!fs) return fail('', 2); return ok((a.includes('UUID') ? fs.uuid : fs.type) + '\n'); }
       case 'e2fsck': { if (this.mountedAnywhere(last)) return fail('is mounted', 8); return this.visibleFs(last) ? ok() : fail('bad magic', 8); }
-      case 'dumpe2fs': { const fs = this.visibleFs(last); if (!fs) return fail('bad magic'); return ok(`Block count:              ${fs.bytes / 4096}\nFree blocks:              100\nBlock size:               4096\n`); }
+      // minBytes is what the data takes: the free blocks are the rest, and no shrink goes below it.
+      case 'dumpe2fs': { const fs = this.visibleFs(last); if (!fs) return fail('bad magic'); return ok(`Block count:              ${fs.bytes / 4096}\nFree blocks:              ${Math.floor((fs.bytes - fs.minBytes) / 4096)}\nBlock size:               4096\n`); }
       case 'resize2fs': {
         if (a[0] === '-P') { const fs = this.visibleFs(last); return fs ? ok(`Estimated minimum size of the filesystem: ${fs.minBytes / 4096}\n`) : fail('bad magic'); }
-        const dev = a[0]!; const fs = this.visibleFs(dev);
+        const b = a[0] === '-f' ? a.slice(1) : a;
+        const dev = b[0]!; const fs = this.visibleFs(dev);
         if (!fs) return fail('bad magic');
-        if (a[1]) { if (this.mountedAnywhere(dev)) { this.damage.push('shrink while mounted'); return fail('online shrink'); } fs.bytes = Number(a[1].replace(/s$/, '')) * 512; return ok(); }
+        if (b[1]) {
+          if (this.mountedAnywhere(dev)) { this.damage.push('shrink while mounted'); return fail('online shrink'); }
+          const bytes = Number(b[1].replace(/s$/, '')) * 512;
+          if (bytes < fs.minBytes) return fail('No space left on device while trying to resize');
+          fs.bytes = bytes; return ok();
+        }
         fs.bytes = this.sizeOf(dev); return ok();
       }
       case 'mkfs.ext4': case 'mkfs.xfs': {

@@ -1,7 +1,7 @@
 // The in-place parameters: the data shift grows with the disk up to its cap, never past what the file system
 // can give up or 1/16 of the disk; the sector size is 4096 only where the file system's blocks allow it.
 import { describe, expect, it } from 'vitest';
-import { dataShiftBytes, MAX_SHIFT_BYTES, MIN_SHIFT_BYTES, sectorSizeFor } from '../../../src/encryption/data-shift.ts';
+import { dataShiftBytes, MAX_SHIFT_BYTES, MIN_SHIFT_BYTES, sectorSizeFor, shrinkRoomBytes } from '../../../src/encryption/data-shift.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -34,5 +34,17 @@ describe('sectorSizeFor', () => {
     ['64 KiB blocks', 65536, GiB, 4096],
   ])('%s', (_what, block, device, want) => {
     expect(sectorSizeFor(block, device)).toBe(want);
+  });
+});
+
+describe('shrinkRoomBytes', () => {
+  const fs = (sizeMiB: number, freeMiB: number) => ({ blockSize: 4096, blockCount: sizeMiB * 256, freeBlocks: freeMiB * 256 });
+  it.each([
+    // e2fsprogs 1.47.0's resize2fs -P said this one could give up 23 MiB (lab, flex_bg, one 2 GiB file)
+    ['a 4 GiB file system half full', fs(4096, 2048), 2048 - 128 - 32],
+    ['a 1 GiB one with 100 MiB free: the margin (64 MiB) leaves 36', fs(1024, 100), 100 - 32 - 32],
+    ['full', fs(1024, 10), 0],
+  ])('%s', (_what, info, wantMiB) => {
+    expect(shrinkRoomBytes(info)).toBe(wantMiB * MiB);
   });
 });

@@ -78,7 +78,7 @@ describe('EnableEncryption in place', () => {
     const firstMutation = m.calls.findIndex(isMutating);
     expect(m.calls.findIndex((c) => c.file === 'escrow')).toBeLessThan(firstMutation);
     const seq = m.calls.filter(isMutating).map((c) => `${c.file} ${c.args[0]}`);
-    expect(seq).toEqual(['umount /data', 'e2fsck -f', 'resize2fs /dev/sdc', 'cryptsetup reencrypt', 'mount -t', 'cryptsetup reencrypt', 'resize2fs /dev/mapper/ade-00000001-aaaa-bbbb-cccc-dddddddddddd']);
+    expect(seq).toEqual(['umount /data', 'e2fsck -f', 'resize2fs -f', 'cryptsetup reencrypt', 'mount -t', 'cryptsetup reencrypt', 'resize2fs /dev/mapper/ade-00000001-aaaa-bbbb-cccc-dddddddddddd']);
     const init = m.calls.find((c) => c.args.includes('--init-only'))!;
     expect(init.args).toEqual(expect.arrayContaining(['--encrypt', '--type', 'luks2', '--reduce-device-size', '32M', '--cipher', 'aes-xts-plain64', '--key-size', '512', '--key-file', '-']));
     expect(init.input).toBe(escrowed[0]);
