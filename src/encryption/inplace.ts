@@ -4,7 +4,7 @@
 // LUKS header exists are skipped once it does; after, each checks the mapping, the mount and the metadata.
 import { AdeError } from '../shared/errors.ts';
 import type { ExtInfo } from '../parsers/e2fs.ts';
-import { dataShiftBytes, sectorSizeFor, shrinkRoomBytes } from './data-shift.ts';
+import { dataShiftBytes, MIN_SHIFT_BYTES, sectorSizeFor, shrinkRoomBytes } from './data-shift.ts';
 import { encryptedBoot } from './boot.ts';
 import { ensureMounted, ensureOpen, ensureUnmounted, escrowStep, mapperPath, needKey, resumeReencrypt, writeBoot, writeRecord, type Step, type VolumeRun } from './steps.ts';
 
@@ -48,7 +48,8 @@ export const INPLACE_STEPS: readonly Step[] = [
     async run(v) {
       if (await isOurs(v)) return;
       const deviceBytes = await v.tools.fs.deviceBytes(v.device);
-      const shiftBytes = v.p.shiftBytes ?? dataShiftBytes(deviceBytes);
+      // The shrink has just journaled it; a journal from before it was chosen shrank by the old fixed 32 MiB.
+      const shiftBytes = v.p.shiftBytes ?? MIN_SHIFT_BYTES;
       const info = await fitsBefore(v, deviceBytes - shiftBytes, shiftBytes);
       await v.tools.cs.initEncrypt(v.device, await needKey(v), { uuid: v.p.luksUuid, name: v.p.mapperName, shiftBytes, sectorSize: sectorSizeFor(info.blockSize, deviceBytes), generatedKey: v.keys.generatesKeys });
     },

@@ -65,7 +65,7 @@ export interface VolumeProgress {
   done: boolean;
   doneBytes?: number;
   totalBytes?: number;
-  /** In place: cryptsetup's --reduce-device-size, chosen at the shrink (src/system/cryptsetup.ts dataShiftBytes). */
+  /** In place: cryptsetup's --reduce-device-size, chosen at the shrink (src/encryption/data-shift.ts). */
   shiftBytes?: number;
   error?: { code: number; message: string };
   /** action 'os' only. */
