@@ -30,15 +30,16 @@ export function dataShiftBytes(deviceBytes: number, roomBytes = Infinity): numbe
 }
 
 /**
- * What an ext2/3/4 file system can give up, from its free blocks less a margin: 1/32 of it and 32 MiB, for
+ * What an in-place encryption can take from the end of a device holding an ext2/3/4 file system: any tail
+ * the file system does not use yet, plus its free blocks less a margin: 1/32 of it and 32 MiB, for
  * the metadata and extent-tree growth the moved blocks need. Not `resize2fs -P`: e2fsprogs 1.47.0 (Debian
  * 12, Ubuntu 24.04) puts a half-full 4 GiB ext4 with flex_bg at 99% of its size ("Need 476684 data blocks in
  * last group", measured in the lab), which would refuse nearly every real disk; the shrink is forced past
  * that estimate instead, within this room.
  */
-export function shrinkRoomBytes(info: ExtInfo): number {
+export function shrinkRoomBytes(info: ExtInfo, deviceBytes: number): number {
   const size = info.blockCount * info.blockSize;
-  return Math.max(0, info.freeBlocks * info.blockSize - Math.ceil(size / 32) - 32 * MiB);
+  return Math.max(0, info.freeBlocks * info.blockSize - Math.ceil(size / 32) - 32 * MiB) + deviceBytes - size;
 }
 
 /**

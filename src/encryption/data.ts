@@ -97,6 +97,5 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
   if (mode !== 'inplace' || !v.fstype || !EXT_FS.has(v.fstype)) return { volume: v, users };
   const info = await tools.fs.extInfo(v.device);
   const devBytes = await tools.fs.deviceBytes(v.device);
-  // Room = what the file system can give up, plus any tail of the device it does not use yet.
-  return { volume: v, users, shrinkableBytes: shrinkRoomBytes(info) + devBytes - info.blockCount * info.blockSize };
+  return { volume: v, users, shrinkableBytes: shrinkRoomBytes(info, devBytes) };
 }
