@@ -30,16 +30,19 @@ export function dataShiftBytes(deviceBytes: number, roomBytes = Infinity): numbe
 }
 
 /**
- * What an in-place encryption can take from the end of a device holding an ext2/3/4 file system: any tail
- * the file system does not use yet, plus its free blocks less a margin: 1/32 of it and 32 MiB, for
- * the metadata and extent-tree growth the moved blocks need. Not `resize2fs -P`: e2fsprogs 1.47.0 (Debian
- * 12, Ubuntu 24.04) puts a half-full 4 GiB ext4 with flex_bg at 99% of its size ("Need 476684 data blocks in
- * last group", measured in the lab), which would refuse nearly every real disk; the shrink is forced past
- * that estimate instead, within this room.
+ * What an in-place encryption can take from the end of a device holding an ext2/3/4 file system: the more
+ * of two safe bounds. One is resize2fs's own (`resize2fs -P`, `estimateBytes`), which is exact enough on small
+ * or many-file systems; the other is the free blocks less a margin (1/32 of the file system and 32 MiB, for
+ * the metadata and extent-tree growth the moved blocks need), which is what counts on large ones:
+ * e2fsprogs 1.47.0 (Debian 12, Ubuntu 24.04) puts a half-full 4 GiB ext4 with flex_bg at 99% of its size
+ * ("Need 476684 data blocks in last group", measured in the lab), which alone would refuse nearly every
+ * real disk, so the shrink is forced past that estimate, within this room. Either way any tail of the
+ * device the file system does not use yet counts in full.
  */
-export function shrinkRoomBytes(info: ExtInfo, deviceBytes: number): number {
+export function shrinkRoomBytes(info: ExtInfo, deviceBytes: number, estimateBytes: number): number {
   const size = info.blockCount * info.blockSize;
-  return Math.max(0, info.freeBlocks * info.blockSize - Math.ceil(size / 32) - 32 * MiB) + deviceBytes - size;
+  const byFree = Math.max(0, info.freeBlocks * info.blockSize - Math.ceil(size / 32) - 32 * MiB) + deviceBytes - size;
+  return Math.max(byFree, deviceBytes - estimateBytes, 0);
 }
 
 /**

@@ -97,5 +97,6 @@ async function factsOf(v: Volume, mode: 'inplace' | 'format', tools: Tools): Pro
   if (mode !== 'inplace' || !v.fstype || !EXT_FS.has(v.fstype)) return { volume: v, users };
   const info = await tools.fs.extInfo(v.device);
   const devBytes = await tools.fs.deviceBytes(v.device);
-  return { volume: v, users, shrinkableBytes: shrinkRoomBytes(info, devBytes) };
+  const estimate = await tools.fs.extMinBytes(v.device, info.blockSize);
+  return { volume: v, users, shrinkableBytes: shrinkRoomBytes(info, devBytes, estimate) };
 }
