@@ -168,7 +168,8 @@ export function summarize(volumes: readonly Volume[], markers: StatusMarkers = {
 function osState(volumes: readonly Volume[], m: StatusMarkers): OsState {
   const root = volumes.find((v) => v.mountpoints.includes('/'));
   const rootEncrypted = root?.encrypted === true;
-  if (root?.reencrypt?.mode === 'encrypt') return 'EncryptionInProgress';
+  // 'reencrypt' too: the OS disk's encryption runs from a cipher_null segment (os-steps.ts, headerStep)
+  if (root?.reencrypt && root.reencrypt.mode !== 'decrypt') return 'EncryptionInProgress';
   const osMapperWaiting = volumes.some((v) => v.type === 'crypt' && v.name === OS_MAPPER && !v.mountpoints.includes('/'));
   if (!rootEncrypted && osMapperWaiting) return 'VMRestartPending';
   if (!rootEncrypted && (m.encrypting === 'OS' || m.encrypting === 'All')) return 'EncryptionInProgress';

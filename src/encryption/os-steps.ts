@@ -9,6 +9,8 @@ import { AdeError } from '../shared/errors.ts';
 import { addFstabEntry, findFstabEntry, parseFstab, replaceFstabEntry } from '../parsers/fstab.ts';
 import type { OsBoot, OsBootConf } from '../system/os-boot.ts';
 import { BEK_LABEL } from '../system/bek-volume.ts';
+import { NULL_CIPHER } from '../system/cryptsetup.ts';
+import type { LuksMetadata } from '../parsers/luksdump.ts';
 import { escrowStep, mapperPath, needKey, RestartPending, resumeReencrypt, Stopped, writeRecord, type Step, type VolumeRun } from './steps.ts';
 import type { OsVolumeDetails } from './volume-journal.ts';
 
@@ -46,7 +48,7 @@ async function onMapper(v: VolumeRun): Promise<boolean> {
 
 /**
  * The recovery passphrase, escrowed like the key (wrapped by the KEK when there is one) before the disk is
- * touched, so the conf the initramfs gets can name its secret. Its keyslot comes after the reencryption.
+ * touched, so the conf the initramfs gets can name its secret. Its keyslot comes with the header (headerStep).
  */
 const recoveryStep: Step = {
   name: 'recovery',
@@ -64,7 +66,10 @@ const recoveryStep: Step = {
   },
 };
 
-/** The recovery passphrase's keyslot, once cryptsetup allows keyslot changes again (the reencryption is over). */
+/**
+ * The recovery passphrase's keyslot where the header could not take it before the reencryption (a key with a
+ * newline, or a header written by an earlier version): once cryptsetup allows keyslot changes again.
+ */
 const recoveryKeyStep: Step = {
   name: 'recoverykey',
   async run(v) {
@@ -81,17 +86,48 @@ const recoveryKeyStep: Step = {
   },
 };
 
+/** formatNullDetached's header, before its reencryption begins: every segment cipher_null. */
+function isNullHeader(meta: LuksMetadata | undefined): boolean {
+  return !!meta && !meta.reencryptInProgress && meta.segments.length > 0 && meta.segments.every((s) => s.encryption === NULL_CIPHER);
+}
+
+/**
+ * The detached header, metadata only. With a recovery passphrase (escrowed by recoveryStep) it opens the disk
+ * from the restart on, not only once the reencryption is over: cryptsetup refuses keyslot changes during a
+ * reencryption, so the header starts as a cipher_null one (the partition as it is), the recovery passphrase
+ * gets its keyslot, and only then does a reencryption to AES-XTS begin, which gives each keyslot a twin for
+ * the new key. A key that holds a newline (an operator's own Passphrase) cannot go through cryptsetup's
+ * line-by-line prompts: that disk gets the plain encryption header and its recovery keyslot at the end
+ * (recoveryKeyStep). Each sub-step checks the header first, so a power cut anywhere redoes only what is missing.
+ */
 const headerStep: Step = {
   name: 'header',
   async run(v) {
     const { os, d } = details(v);
-    const uuid = await v.tools.cs.uuid(d.header);
-    if (uuid === v.p.luksUuid) return;
-    if (uuid) throw new AdeError('EncryptionFailed', { device: v.device, cause: `${d.header} holds LUKS UUID ${uuid}, not ${v.p.luksUuid} as journaled; refusing to touch it`, log: 'the extension log' });
-    // No header, or one a power cut tore while it was written (not LUKS yet): nothing on the disk has been
-    // written at this point, so writing it again is safe.
-    os.prepareHeaderDir(d.header);
-    await v.tools.cs.initEncryptDetached(v.device, await needKey(v), { uuid: v.p.luksUuid, header: d.header });
+    const cs = v.tools.cs;
+    const uuid = await cs.uuid(d.header);
+    if (uuid && uuid !== v.p.luksUuid) throw new AdeError('EncryptionFailed', { device: v.device, cause: `${d.header} holds LUKS UUID ${uuid}, not ${v.p.luksUuid} as journaled; refusing to touch it`, log: 'the extension log' });
+    // Ours and past the cipher_null stage (reencrypting, or encrypted long since): nothing to do, ever again.
+    if (uuid && !isNullHeader(await cs.dump(d.header))) return;
+    const key = await needKey(v);
+    const recovery = d.recovery && !key.includes(0x0a) ? await v.keys.keyVault.unseal({ kind: 'keyvault', secretUrl: d.recovery.secretUrl }) : undefined;
+    try {
+      // No header, or one a power cut tore while it was written (not LUKS yet): nothing on the disk has been
+      // written at this point, so writing it again is safe.
+      if (!uuid) os.prepareHeaderDir(d.header);
+      if (!recovery) {
+        // (a cipher_null header is only ever written with a recovery passphrase; without one, it starts alone)
+        if (!uuid) await cs.initEncryptDetached(v.device, key, { uuid: v.p.luksUuid, header: d.header });
+        else await cs.initReencryptDetached(v.device, [key], { header: d.header, generatedKey: v.keys.generatesKeys });
+        return;
+      }
+      if (!uuid) await cs.formatNullDetached(v.device, key, { uuid: v.p.luksUuid, header: d.header, generatedKey: v.keys.generatesKeys });
+      if (!(await cs.testKey(v.device, recovery, { header: d.header }))) await cs.addKey(d.header, key, recovery);
+      await cs.initReencryptDetached(v.device, [key, recovery], { header: d.header, generatedKey: v.keys.generatesKeys });
+      v.log.info(`${v.device}: the recovery passphrase opens the disk from the restart on (a keyslot of its own)`);
+    } finally {
+      recovery?.fill(0);
+    }
   },
 };
 

@@ -155,11 +155,12 @@ export function reencryptTotalBytes(meta: LuksMetadata, deviceBytes: number): nu
 
 export function reencryptDoneBytes(meta: LuksMetadata, deviceBytes?: number): number | undefined {
   if (!meta.reencryptInProgress) return undefined;
-  const finalType = meta.segments.find((s) => s.flags.includes('backup-final'))?.type;
-  if (finalType === undefined) return undefined;
+  const final = meta.segments.find((s) => s.flags.includes('backup-final'));
+  if (final === undefined) return undefined;
   let sum = 0;
   for (const s of activeSegments(meta)) {
-    if (s.type !== finalType || s.flags.includes('in-reencryption')) continue;
+    // the encryption too: a reencryption from cipher_null (the OS disk's) has crypt segments on both sides
+    if (s.type !== final.type || s.encryption !== final.encryption || s.flags.includes('in-reencryption')) continue;
     if (s.size !== 'dynamic') sum += s.size;
     else if (deviceBytes === undefined) return undefined;
     else sum += Math.max(0, deviceBytes - s.offset);

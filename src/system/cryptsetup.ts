@@ -9,6 +9,8 @@ import { parseLuksDumpJson, type LuksMetadata } from '../parsers/luksdump.ts';
 
 const MiB = 1024 * 1024;
 export const CIPHER = ['--cipher', 'aes-xts-plain64', '--key-size', '512'] as const;
+/** The OS disk header's segment before its reencryption begins: the data as it is (formatNullDetached). */
+export const NULL_CIPHER = 'cipher_null-ecb';
 
 /**
  * PBKDF arguments. argon2id with memory bounded to min(256 MiB, RAM/8) so a small VM never OOMs at
@@ -30,6 +32,8 @@ export function parsePbkdf(knob: string | undefined, ramBytes: number): string[]
   return ['--pbkdf', m[1]!, '--pbkdf-memory', String(Math.min(Number(m[2]), boundKiB))];
 }
 
+/** PBKDF2 at cryptsetup's floor: for random secrets only (the generated key, the recovery passphrase). */
+const PBKDF_FLOOR = ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000'];
 /**
  * A data volume's keyslot. A KDF slows down guessing a passphrase; a generated one (1016 random bits, ADE's
  * format: src/keys/passphrase.ts) cannot be guessed whatever the KDF, so it gets cryptsetup's cheapest,
@@ -39,15 +43,19 @@ export function parsePbkdf(knob: string | undefined, ramBytes: number): string[]
  */
 export function dataPbkdf(generatedKey: boolean): string[] {
   if (process.env['ADE_LINUX_PBKDF'] || !generatedKey) return pbkdf();
-  return ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000'];
+  return PBKDF_FLOOR;
 }
 
 /**
  * The OS disk's keyslots: PBKDF2, unless the lab's knob says otherwise. The key is opened in the initramfs,
- * where Argon2's memory is not to be had on a small VM, and PBKDF2's iteration time is benchmarked as usual.
+ * where Argon2's memory is not to be had on a small VM; PBKDF2's iteration time is benchmarked as usual for
+ * an operator's own passphrase, and left at the floor when every passphrase of the keyslots is random.
  */
-export function osPbkdf(): string[] {
-  return process.env['ADE_LINUX_PBKDF'] ? pbkdf() : ['--pbkdf', 'pbkdf2'];
+export function osPbkdf(randomOnly = false): string[] {
+  if (process.env['ADE_LINUX_PBKDF']) return pbkdf();
+  // Every passphrase of these keyslots random (the generated key, the 159-bit recovery passphrase): no KDF
+  // adds strength, and each keyslot tried costs the boot its iteration time (two per open mid-reencryption).
+  return randomOnly ? PBKDF_FLOOR : ['--pbkdf', 'pbkdf2'];
 }
 
 export interface ReencryptOptions {
@@ -93,10 +101,13 @@ function inspect(run: Runner) {
   };
 }
 
+/** cryptsetup that must succeed, named for its errors, with the key (if any) on stdin. */
+const mustCs = (run: Runner) => (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> =>
+  mustRun(run, 'cryptsetup', args, { name: `cryptsetup ${action}`, ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
+
 /** Everything that writes LUKS metadata, data or mappings; every key on stdin. */
 function change(run: Runner) {
-  const must = (action: string, args: string[], key?: Buffer, signal?: AbortSignal): Promise<string> =>
-    mustRun(run, 'cryptsetup', args, { name: `cryptsetup ${action}`, ...(key ? { input: key } : {}), ...(signal ? { signal } : {}) });
+  const must = mustCs(run);
   const opts = (o: ReencryptOptions) => [...hdr(o.header), ...(o.offline ? ['--force-offline-reencrypt'] : []),
     ...(o.resilience ? ['--resilience', o.resilience] : []), ...(o.hotzoneSize ? ['--hotzone-size', o.hotzoneSize] : [])];
   const target = (device: string, o: ReencryptOptions) => (o.activeName ? ['--active-name', o.activeName] : [device]);
@@ -125,15 +136,6 @@ function change(run: Runner) {
     resume(device: string, key: Buffer, o: ReencryptOptions & { signal?: AbortSignal } = {}): Promise<string> {
       return must('reencrypt --resume-only', ['reencrypt', '--resume-only', ...opts(o), '--key-file', '-', '--batch-mode', ...target(device, o)], key, o.signal);
     },
-    /**
-     * In-place encryption with the header in a file (the OS disk: on /boot): metadata only, nothing on the
-     * device is written, so the running system goes on from it unchanged until the restart opens it.
-     */
-    initEncryptDetached(device: string, key: Buffer, o: { uuid: string; header: string }): Promise<string> {
-      return must('reencrypt --encrypt --init-only --header', ['reencrypt', '--encrypt', '--type', 'luks2', '--init-only', '--header', o.header,
-        ...CIPHER, ...osPbkdf(), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
-    },
-
     /** Replays cryptsetup's own hotzone recovery after a crash. */
     repair(device: string, key: Buffer, o: { header?: string } = {}): Promise<string> {
       return must('repair', ['repair', ...hdr(o.header), '--key-file', '-', '--batch-mode', device], key);
@@ -151,27 +153,57 @@ function change(run: Runner) {
   };
 }
 
-/** Keyslots beside the key's: the OS disk's recovery passphrase. */
-function keyslots(run: Runner) {
+/** The OS disk's detached header, metadata only, and its keyslots beside the key's (the recovery passphrase). */
+function osHeader(run: Runner) {
+  const must = mustCs(run);
   return {
     /**
-     * A keyslot for the typed `passphrase` (no newline in it), opened by `key`. Both go on stdin: the key as
-     * exactly its length in bytes (--keyfile-size), then the passphrase up to the newline, which is how
-     * cryptsetup reads a new passphrase from a stdin that is not a terminal. Not while a reencryption is under
-     * way: cryptsetup refuses every keyslot change then.
+     * In-place encryption with the header in a file (the OS disk: on /boot): metadata only, nothing on the
+     * device is written, so the running system goes on from it unchanged until the restart opens it.
+     */
+    initEncryptDetached(device: string, key: Buffer, o: { uuid: string; header: string }): Promise<string> {
+      return must('reencrypt --encrypt --init-only --header', ['reencrypt', '--encrypt', '--type', 'luks2', '--init-only', '--header', o.header,
+        ...CIPHER, ...osPbkdf(), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
+    },
+    /**
+     * The OS disk's header when a recovery passphrase must open it from the restart on: a detached LUKS2
+     * header whose one segment is cipher_null, i.e. the partition as it is (nothing on the device is written).
+     * Its keyslots can still change (a reencryption's header refuses that), so the recovery passphrase gets
+     * one before initReencryptDetached turns it into the real encryption. The keyslots themselves are AES.
+     */
+    formatNullDetached(device: string, key: Buffer, o: { uuid: string; header: string; generatedKey: boolean }): Promise<string> {
+      return must('luksFormat --cipher cipher_null-ecb --header', ['luksFormat', '--type', 'luks2', '--header', o.header, '--cipher', NULL_CIPHER,
+        '--keyslot-cipher', 'aes-xts-plain64', '--keyslot-key-size', '512', ...osPbkdf(o.generatedKey), '--uuid', o.uuid, '--key-file', '-', '--batch-mode', device], key);
+    },
+    /**
+     * Metadata only: a reencryption from formatNullDetached's cipher_null to AES-XTS with a new volume key.
+     * cryptsetup gives every keyslot a twin for the new key, so each passphrase opens the device throughout
+     * and after. It asks for each keyslot's passphrase in keyslot order and, with no --key-file (refused with
+     * more than one keyslot), reads each from stdin up to its newline: none may hold one.
+     */
+    initReencryptDetached(device: string, passphrases: readonly Buffer[], o: { header: string; generatedKey: boolean }): Promise<string> {
+      if (passphrases.some((p) => p.includes(0x0a))) throw new Error('a passphrase read line by line cannot hold a newline');
+      const input = Buffer.concat(passphrases.flatMap((p) => [p, Buffer.from('\n')]));
+      return must('reencrypt --init-only --header', ['reencrypt', '--init-only', '--header', o.header, ...CIPHER, ...osPbkdf(o.generatedKey), '--batch-mode', device], input)
+        .finally(() => input.fill(0));
+    },
+    /**
+     * A keyslot for the typed `passphrase` (random: the recovery passphrase; no newline in it), opened by
+     * `key`. Both go on stdin: the key as exactly its length in bytes (--keyfile-size), then the passphrase up
+     * to the newline, which is how cryptsetup reads a new passphrase from a stdin that is not a terminal. Not
+     * while a reencryption is under way: cryptsetup refuses every keyslot change then.
      */
     addKey(deviceOrHeader: string, key: Buffer, passphrase: Buffer): Promise<string> {
       if (passphrase.includes(0x0a)) throw new Error('a typed passphrase cannot hold a newline');
       const input = Buffer.concat([key, passphrase, Buffer.from('\n')]);
-      return mustRun(run, 'cryptsetup', ['luksAddKey', ...osPbkdf(), '--key-file', '-', '--keyfile-size', String(key.length), '--batch-mode', deviceOrHeader],
-        { name: 'cryptsetup luksAddKey', input })
+      return must('luksAddKey', ['luksAddKey', ...osPbkdf(true), '--key-file', '-', '--keyfile-size', String(key.length), '--batch-mode', deviceOrHeader], input)
         .finally(() => input.fill(0));
     },
   };
 }
 
 export function cryptsetup(run: Runner) {
-  return { ...inspect(run), ...change(run), ...keyslots(run) };
+  return { ...inspect(run), ...change(run), ...osHeader(run) };
 }
 
 export type Cryptsetup = ReturnType<typeof cryptsetup>;

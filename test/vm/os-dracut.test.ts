@@ -8,7 +8,9 @@
 //   2. after the boot: the root is the mapper, the console says "ade-linux: opened"; the agent's enable resumes
 //      the worker, which encrypts online to Encrypted; the marker is unchanged.
 //   3. `dracut --hostonly` (RHEL's default), reboot: the mapper again, the marker unchanged.
-//   4. the key volume detached, boot: the console names the protector that failed and prompts for the recovery
+//   4. the key volume detached, boot: the module sets the address recorded at the build on the NIC and opens the
+//      root with the key from Key Vault (a hostonly dracut initramfs has no network of its own).
+//   5. the vault refusing too: the console names each protector that failed and prompts for the recovery
 //      passphrase; a wrong one is refused (the root stays unmounted), the one escrowed in Key Vault opens it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labLog, sleep, type Vm } from '../../lab/vm.ts';
@@ -76,7 +78,9 @@ function expectInitrd(i: Initrd): void {
   expect(i.modules).toContain('ade-linux');
   expect(i.conf).toBe(conf);
   for (const f of [/sbin\/ade-linux-open$/m, /lib\/ade-linux-functions$/m, /system-generators\/ade-linux-generator$/m, /hooks\/cmdline\/20-parse-ade-linux\.sh$/m,
-    /sbin\/cryptsetup$/m, /sbin\/blkid$/m, /\/dm-crypt\.ko/m, /\/vfat\.ko/m, /\/nls_cp437\.ko/m, /\/xts\.ko/m]) {
+    /sbin\/cryptsetup$/m, /sbin\/blkid$/m, /\/dm-crypt\.ko/m, /\/vfat\.ko/m, /\/nls_cp437\.ko/m, /\/xts\.ko/m,
+    // the network unlock: curl, ip (busybox's here: the lab's rootfs has no iproute2), the CA, the address recorded at the build, the NIC's driver
+    /usr\/lib\/ade-linux\/curl$/m, /(bin\/ip|usr\/lib\/ade-linux\/busybox)$/m, /etc\/ade-linux\/ca\.pem$/m, /etc\/ade-linux\/net\.conf$/m, /etc\/ade-linux\/osencrypt\.env$/m, /\/virtio_net\.ko/m]) {
     expect(i.files).toMatch(f);
   }
   // never the header: a stale copy opened mid-reencryption corrupts the disk
@@ -168,12 +172,28 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     expect(await markerHash()).toBe(markerSha);
   });
 
-  it('without the key volume: says which protector failed, refuses a wrong recovery passphrase, opens with the right one', async () => {
+  it('without the key volume: the module brings the recorded address up and opens the root with the key from Key Vault', async () => {
+    const net = await vm.run('lsinitrd -f etc/ade-linux/net.conf /boot/initrd.img-$(uname -r)');
+    labLog(`os-dracut: the initrd's mode and net.conf: ${await vm.run('stat -c %a /boot/initrd.img-$(uname -r)')}${net}`);
+    expect(net).toMatch(/^ADE_NET_MAC=([0-9a-f]{2}:){5}[0-9a-f]{2}\nADE_NET_ADDR=\d+\.\d+\.\d+\.\d+\/\d+\nADE_NET_GW=\d+\.\d+\.\d+\.\d+\n/);
+    const since = vm.serialText().length;
+    await vm.shutdown();
+    vm.detach('bek');
+    await vm.start();
+    const text = vm.serialText().slice(since);
+    expect(text).toMatch(/ade-linux: key volume failed: no disk labelled BEK VOLUME attached/);
+    expect(text).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the key from Key Vault/);
+    expect((await vm.exec("blkid -L 'BEK VOLUME'")).stdout.trim()).toBe('');
+    expect((await bootState()).root).toBe(MAPPER);
+    expect(await markerHash()).toBe(markerSha);
+  });
+
+  it('the vault refusing too: says which protectors failed, refuses a wrong recovery passphrase, opens with the right one', async () => {
     const rec = await recoveryPassphrase(az, vm);
     expect(rec.passphrase).toMatch(/^\d{6}(-\d{6}){7}$/);
     const since = vm.serialText().length;
     await vm.shutdown();
-    vm.detach('bek');
+    az.fake.vault.faults.forbidden.add('secrets/get');
     const up = vm.start();
     // start() spawns qemu after an await, and waitSerial rejects at once on a stopped VM
     for (let i = 0; !vm.running && i < 600; i++) await sleep(50);
@@ -188,8 +208,9 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     await sleep(TYPING_DELAY_MS);
     vm.typeSerial(`${rec.passphrase}\n`);
     await up;
+    az.fake.vault.faults.forbidden.delete('secrets/get');
     const text = vm.serialText().slice(since);
-    expect(text).toMatch(/ade-linux: key volume failed: no disk labelled BEK VOLUME attached\r?\n[\s\S]*ade-linux: every protector failed \(key volume\)/);
+    expect(text).toMatch(/ade-linux: key volume failed: no disk labelled BEK VOLUME attached\r?\n[\s\S]*ade-linux: Key Vault failed: cannot read the secret https:\/\/\S+: HTTP 403: [^\n]+\r?\n[\s\S]*ade-linux: every protector failed \(key volume, Key Vault\)/);
     expect(text).toContain(`ade-linux: type the recovery passphrase at the prompt (Key Vault secret ${rec.secretUrl};`);
     expect(text).toMatch(/ade-linux: opened \/dev\/vda1 as \/dev\/mapper\/osencrypt with the recovery passphrase/);
     // typed with the echo off: neither passphrase reaches the console

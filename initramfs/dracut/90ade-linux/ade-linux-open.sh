@@ -12,7 +12,7 @@ type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 CONF=/etc/ade-linux/osencrypt.conf
 [ -r "$CONF" ] || exit 0
 . "$CONF"
-# luks2_slots: shared with the initramfs-tools script
+# luks2_slots, protector_failed and kv_open: shared with the initramfs-tools script
 . /lib/ade-linux-functions
 # To the kernel log at daemon.crit, as dracut's die writes its FATAL lines: the console prints it even with
 # loglevel=3 (Azure's images), the journal keeps it, and it is out before die halts the machine (with systemd,
@@ -22,7 +22,7 @@ NAME=${ADE_NAME:-osencrypt}
 W=/run/ade-linux
 [ -b "/dev/mapper/$NAME" ] && exit 0
 
-for m in dm_mod dm_crypt xts aesni_intel vfat nls_cp437 nls_iso8859_1; do modprobe -q "$m" 2> /dev/null; done
+for m in dm_mod dm_crypt xts aesni_intel crypto_null vfat nls_cp437 nls_iso8859_1; do modprobe -q "$m" 2> /dev/null; done
 
 # Waits up to $2 seconds for a device named by UUID=/PARTUUID=/LABEL= to appear; prints its path.
 find_dev() {
@@ -37,6 +37,52 @@ find_dev() {
         i=$((i + 1))
     done
     return 1
+}
+
+# kv_open's network: the address this VM had when the initramfs was built (module-setup.sh, ade_net_record), set
+# by hand on the interface with that MAC. dracut has brought none up (the root is not on the network).
+NETDEV=""
+# iproute2's ip, or busybox's applet where the VM has no iproute2 (module-setup.sh installed one of them)
+ade_ip() {
+    if command -v ip > /dev/null 2>&1; then ip "$@"; else "$ADE_BIN/busybox" ip "$@"; fi
+}
+net_up() {
+    [ -r /etc/ade-linux/net.conf ] || {
+        echo "this initramfs was built with no network up: no address to use (run dracut -f once the VM is on the network)"
+        return 1
+    }
+    . /etc/ade-linux/net.conf
+    for m in virtio_net hv_vmbus hv_netvsc; do modprobe -q "$m" 2> /dev/null; done
+    i=0
+    while [ "$i" -lt 30 ]; do
+        udevadm settle --timeout=5 > /dev/null 2>&1
+        for n in /sys/class/net/*; do
+            [ "$(cat "$n/address" 2> /dev/null)" = "$ADE_NET_MAC" ] && [ ! -e "$n/master" ] && {
+                NETDEV=${n##*/}
+                break 2
+            }
+        done
+        sleep 1
+        i=$((i + 1))
+    done
+    [ -n "$NETDEV" ] || {
+        echo "no network interface with the MAC $ADE_NET_MAC appeared"
+        return 1
+    }
+    { ade_ip link set dev "$NETDEV" up && ade_ip addr replace "$ADE_NET_ADDR" dev "$NETDEV" && ade_ip route replace default via "$ADE_NET_GW" dev "$NETDEV"; } 2> /dev/null || {
+        echo "cannot set $ADE_NET_ADDR via $ADE_NET_GW on $NETDEV"
+        return 1
+    }
+    # not through a link to systemd-resolved's stub: nothing answers there in the initramfs
+    [ -z "$ADE_NET_DNS" ] || { rm -f /etc/resolv.conf && echo "nameserver $ADE_NET_DNS" > /etc/resolv.conf; } 2> /dev/null
+    return 0
+}
+# Whatever Key Vault answered: the real root's network manager starts from an interface it has not seen configured.
+net_down() {
+    [ -n "$NETDEV" ] || return 0
+    ade_ip addr flush dev "$NETDEV" 2> /dev/null
+    ade_ip link set dev "$NETDEV" down 2> /dev/null
+    return 0
 }
 
 fail() {
@@ -69,6 +115,18 @@ if keydev=$(find_dev "LABEL=${ADE_KEY_LABEL:-BEK VOLUME}" 15); then
         umount "$W/key"
     else protector_failed "key volume" "cannot mount $keydev"; fi
 else protector_failed "key volume" "no disk labelled ${ADE_KEY_LABEL:-BEK VOLUME} attached"; fi
+
+# Protector 2: the key escrowed in Key Vault, over the network (the VM's managed identity through IMDS).
+if [ -z "$opened" ] && [ -n "$ADE_KV_SECRET" ]; then
+    if why=$(
+        kv_open 2>&1
+        rc=$?
+        net_down
+        exit $rc
+    ); then
+        opened="key from Key Vault"
+    else protector_failed "Key Vault" "$why"; fi
+fi
 
 # The recovery passphrase, three tries. With systemd in the initramfs (RHEL 8/9, Azure Linux) through its
 # password agent on the console, as dracut's own crypt module asks (a tty read of /dev/console from the

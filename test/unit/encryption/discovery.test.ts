@@ -137,6 +137,8 @@ describe('summarize', () => {
   const dmRootNoCrypt: Volume[] = base.map((v) => (v.kname === 'sda1' ? { ...v, device: '/dev/dm-5', mountpoints: ['/'] } : v));
   const osencryptWaiting: Volume[] = [...base, { ...base.find((v) => v.kname === 'dm-1')!, kname: 'dm-9', name: 'osencrypt', device: '/dev/mapper/osencrypt', role: 'os', mountpoint: undefined, mountpoints: [] } as Volume];
   const rootReencrypting: Volume[] = base.map((v) => (v.kname === 'sda1' ? { ...v, encrypted: true, reencrypt: { mode: 'encrypt' } } : v));
+  // the OS disk's header: a reencryption from cipher_null to AES-XTS (os-steps.ts, headerStep)
+  const rootFromNull: Volume[] = base.map((v) => (v.kname === 'sda1' ? { ...v, encrypted: true, reencrypt: { mode: 'reencrypt' } } : v));
 
   it.each<[string, Volume[], StatusMarkers, { os: string; data: string }]>([
     ['Azure VM as is', base, {}, { os: 'NotEncrypted', data: 'NotEncrypted' }],
@@ -149,6 +151,7 @@ describe('summarize', () => {
     ['ADE bug: /dev/dm-* root is not encrypted', dmRootNoCrypt, {}, { os: 'NotEncrypted', data: 'NotEncrypted' }],
     ['osencrypt mapping waiting for reboot', osencryptWaiting, {}, { os: 'VMRestartPending', data: 'NotEncrypted' }],
     ['root mid-reencryption', rootReencrypting, {}, { os: 'EncryptionInProgress', data: 'NotEncrypted' }],
+    ['root mid-reencryption from cipher_null', rootFromNull, {}, { os: 'EncryptionInProgress', data: 'NotEncrypted' }],
   ])('%s', (_, vols, markers, want) => {
     expect(summarize(vols, markers)).toEqual(want);
   });

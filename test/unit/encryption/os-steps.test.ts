@@ -9,7 +9,7 @@ import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
 import { formatOsConf, type OsBoot, type OsBootConf } from '../../../src/system/os-boot.ts';
 import type { KeyVaultRecord, SealInput } from '../../../src/keys/index.ts';
 
-interface World { recoverySlot?: boolean; headerUuid?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void }
+interface World { recoverySlot?: boolean; headerUuid?: string; headerState?: 'null' | 'reencrypt'; key?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void }
 
 function progress(over: Partial<VolumeProgress> = {}, os: Partial<NonNullable<VolumeProgress['os']>> = {}): VolumeProgress {
   return {
@@ -39,11 +39,19 @@ function fake(w: World, signal = new AbortController().signal) {
   const tools = {
     cs: {
       uuid: async (d: string) => (d === '/boot/luks/osluksheader' ? w.headerUuid : undefined),
-      initEncryptDetached: async (_d: string, _k: Buffer, o: { uuid: string }) => { w.calls.push('initEncryptDetached'); w.headerUuid = o.uuid; return ''; },
+      initEncryptDetached: async (_d: string, _k: Buffer, o: { uuid: string }) => { w.calls.push('initEncryptDetached'); w.headerUuid = o.uuid; w.headerState = 'reencrypt'; return ''; },
+      formatNullDetached: async (_d: string, k: Buffer, o: { uuid: string }) => { w.calls.push(`formatNullDetached ${k.toString()}`); w.headerUuid = o.uuid; w.headerState = 'null'; return ''; },
+      initReencryptDetached: async (_d: string, ps: Buffer[], o: { header: string }) => {
+        w.calls.push(`initReencryptDetached ${o.header} ${ps.map(String).join(' ')}`); w.headerState = 'reencrypt'; return '';
+      },
       testKey: async (_d: string, k: Buffer, o: { header?: string }) => w.recoverySlot === true && k.toString() === RECOVERY && o.header === '/boot/luks/osluksheader',
       addKey: async (h: string, key: Buffer, pass: Buffer) => { w.calls.push(`addKey ${h} ${key.toString()} ${pass.toString()}`); w.recoverySlot = true; return ''; },
-      // the metadata says nothing is left to do once resumed: the reencryption itself is the lab's to prove
-      dump: async () => ({ reencryptInProgress: false }),
+      // the header's state as the steps left it; once resumed, nothing is left to do (the reencryption itself is the lab's to prove)
+      dump: async () => ({
+        reencryptInProgress: w.headerState === 'reencrypt',
+        segments: w.headerState === 'reencrypt' ? [] : [{ type: 'crypt', encryption: w.headerState === 'null' ? 'cipher_null-ecb' : 'aes-xts-plain64', flags: [] }],
+      }),
+      resume: async () => { w.headerState = undefined; return ''; },
     },
     mnt: { sourceAt: async (mp: string) => (mp === '/' ? w.root : undefined) },
     fs: { deviceBytes: async () => 1 << 30 },
@@ -52,7 +60,7 @@ function fake(w: World, signal = new AbortController().signal) {
     os,
   } as unknown as Tools;
   const keys = {
-    newPassphrase: () => Buffer.from('k'),
+    newPassphrase: () => Buffer.from(w.key ?? 'k'),
     newRecoveryPassphrase: () => Buffer.from(RECOVERY),
     keyVault: {
       seal: async ({ volume }: SealInput) => {
@@ -60,9 +68,9 @@ function fake(w: World, signal = new AbortController().signal) {
         w.calls.push(recovery ? `escrow ${volume.id}` : 'escrow');
         return { secretUrl: `https://v.vault.azure.net/secrets/${recovery ? 'r' : 's'}/1`, kekUrl: 'https://v.vault.azure.net/keys/kek/2', algorithm: 'RSA-OAEP-256' };
       },
-      unseal: async (r: KeyVaultRecord) => Buffer.from(r.secretUrl === RECOVERY_URL ? RECOVERY : 'k'),
+      unseal: async (r: KeyVaultRecord) => Buffer.from(r.secretUrl === RECOVERY_URL ? RECOVERY : w.key ?? 'k'),
     },
-    bek: { seal: async () => { w.calls.push('bek'); return {}; }, unseal: async () => Buffer.from('k') },
+    bek: { seal: async () => { w.calls.push('bek'); return {}; }, unseal: async () => Buffer.from(w.key ?? 'k') },
   } as unknown as VolumeKeys;
   return { tools, keys, signal };
 }
@@ -92,7 +100,9 @@ describe('the OS disk steps', () => {
     await new Promise((r) => setTimeout(r, 20));
     ac.abort(); // systemd stops the worker on the way down
     await expect(run).rejects.toBeInstanceOf(Stopped);
-    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'escrow luks-os-1/recovery', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'reboot']);
+    // the recovery passphrase gets its keyslot in a cipher_null header, before the reencryption begins
+    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'escrow luks-os-1/recovery', 'prepareHeaderDir', 'formatNullDetached k', `addKey /boot/luks/osluksheader k ${RECOVERY}`,
+      `initReencryptDetached /boot/luks/osluksheader k ${RECOVERY}`, 'install', 'rebuild', 'writeFstab', 'reboot']);
     expect(w.fstab).toBe('/dev/mapper/osencrypt / ext4 discard,errors=remount-ro 0 1\nLABEL=BOOT /boot ext4 defaults 0 2\n');
     expect(w.conf).toContain('ADE_DATA="PARTUUID=part-1"');
     expect(w.conf).toContain('ADE_HEADER="luks/osluksheader"');
@@ -105,7 +115,7 @@ describe('the OS disk steps', () => {
     expect(v.p.step).toBe('grubcfg');
   });
 
-  it('after the restart (root on the mapping): nothing before it is done again, and it runs to the end', async () => {
+  it('after the restart (root on the mapping), header from an earlier version: nothing before it is done again, and it runs to the end', async () => {
     const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: FSTAB.replace('LABEL=cloudimg-rootfs', '/dev/mapper/osencrypt'), calls: [] };
     const p = progress({ step: 'fstab', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }, REC);
     const f = fake(w);
@@ -116,7 +126,7 @@ describe('the OS disk steps', () => {
     expect(v.p.done).toBe(true);
   });
 
-  it('recovery passphrase: escrowed once before the header, its keyslot added after the reencryption and before the backup, once', async () => {
+  it('recovery passphrase in a header from an earlier version: its keyslot added after the reencryption and before the backup, once', async () => {
     const w: World = { root: '/dev/mapper/osencrypt', headerUuid: 'luks-os-1', fstab: FSTAB.replace('LABEL=cloudimg-rootfs', '/dev/mapper/osencrypt'), calls: [] };
     const recovery = { secretUrl: RECOVERY_URL };
     const p = progress({ step: 'fstab', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }, { recovery });
@@ -157,12 +167,36 @@ describe('the OS disk steps', () => {
     await new Promise((r) => setTimeout(r, 20));
     ac.abort();
     await expect(run).rejects.toBeInstanceOf(Stopped);
-    expect(torn.calls.slice(0, 2)).toEqual(['prepareHeaderDir', 'initEncryptDetached']);
+    expect(torn.calls.slice(0, 4)).toEqual(['prepareHeaderDir', 'formatNullDetached k', `addKey /boot/luks/osluksheader k ${RECOVERY}`, `initReencryptDetached /boot/luks/osluksheader k ${RECOVERY}`]);
 
     const foreign: World = { root: '/dev/vda1', headerUuid: 'someone-else', fstab: FSTAB, calls: [] };
     const v = volumeRun(progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'recovery' }, REC), fake(foreign));
     await expect(runSteps(OS_STEPS, upTo('restart'), v)).rejects.toThrow(/holds LUKS UUID someone-else, not luks-os-1 .*refusing to touch it/);
     expect(foreign.calls).toEqual([]);
+  });
+});
+
+describe('the OS disk header with the recovery passphrase: each power cut redoes only what is missing', () => {
+  const fromRecovery = () => progress({ secretUrl: 'https://v.vault.azure.net/secrets/s/1', step: 'recovery' }, REC);
+  async function header(w: World): Promise<void> {
+    await runSteps(OS_STEPS, upTo('header'), volumeRun(fromRecovery(), fake(w)));
+  }
+  it.each([
+    ['after the cipher_null header', { headerState: 'null' as const }, [`addKey /boot/luks/osluksheader k ${RECOVERY}`, `initReencryptDetached /boot/luks/osluksheader k ${RECOVERY}`]],
+    ['after the recovery keyslot', { headerState: 'null' as const, recoverySlot: true }, [`initReencryptDetached /boot/luks/osluksheader k ${RECOVERY}`]],
+    ['after the reencryption began', { headerState: 'reencrypt' as const, recoverySlot: true }, []],
+  ])('%s', async (_what, state, want) => {
+    const w: World = { root: '/dev/vda1', fstab: FSTAB, calls: [], headerUuid: 'luks-os-1', ...state };
+    await header(w);
+    expect(w.calls).toEqual(want);
+    expect(w.headerState).toBe('reencrypt');
+  });
+
+  it('a key with a newline (an operator\'s Passphrase: cryptsetup reads prompts by line) gets the plain header and its recovery keyslot at the end', async () => {
+    const w: World = { root: '/dev/vda1', fstab: FSTAB, calls: [], key: 'line one\nline two' };
+    await header(w);
+    expect(w.calls).toEqual(['prepareHeaderDir', 'initEncryptDetached']);
+    expect(w.recoverySlot).toBeUndefined();
   });
 });
 
@@ -179,7 +213,8 @@ describe('the OS disk steps, no /boot: split off the root at the restart', () =>
     await new Promise((r) => setTimeout(r, 20));
     ac.abort();
     await expect(run).rejects.toBeInstanceOf(Stopped);
-    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'escrow luks-os-1/recovery', 'prepareHeaderDir', 'initEncryptDetached', 'install', 'rebuild', 'writeFstab', 'dropForcePartuuid', 'updateGrub', 'reboot']);
+    expect(w.calls).toEqual(['escrow', 'bek', 'record', 'escrow luks-os-1/recovery', 'prepareHeaderDir', 'formatNullDetached k', `addKey /boot/luks/osluksheader k ${RECOVERY}`,
+      `initReencryptDetached /boot/luks/osluksheader k ${RECOVERY}`, 'install', 'rebuild', 'writeFstab', 'dropForcePartuuid', 'updateGrub', 'reboot']);
     expect(w.fstab).toBe('/dev/mapper/osencrypt / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\nPARTUUID=esp-1 /boot/efi vfat defaults 0 0\n' +
       "# /boot, split off the root by ade-linux: it holds the kernels and the encrypted root's LUKS2 header\nUUID=bu-1 /boot ext4 defaults 0 2\n");
     for (const line of ['ADE_HEADER_FS="UUID=bu-1"', 'ADE_SPLIT_ROOT_BYTES="1409286144"', 'ADE_SPLIT_BOOT_START="3014656"', 'ADE_SPLIT_BOOT_SECTORS="2097152"',

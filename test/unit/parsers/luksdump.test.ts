@@ -16,6 +16,12 @@ describe('parseLuksDumpJson (real cryptsetup 2.6.1 output)', () => {
     ['luks2-reencrypt-last-hotzone.json', true, { mode: 'encrypt', direction: 'backward', resilience: 'datashift' }, ['online-reencrypt-v2'], 2, ['crypt', 'crypt'], 112 * 1024 * 1024],
     // Every byte converted, the reencrypt flag not yet cleared: one dynamic final segment, size unknown here.
     ['luks2-reencrypt-final.json', true, { mode: 'encrypt', direction: 'backward', resilience: 'datashift' }, ['online-reencrypt-v2'], 2, ['crypt'], undefined],
+    // The OS disk's detached header (lab, 256 MiB): cipher_null with the key's and the recovery passphrase's
+    // keyslots, then a reencryption to AES-XTS (each keyslot gets a twin), then 32 MiB in. Both sides are
+    // `crypt`: only the encryption tells what is done (the cipher_null segment is not).
+    ['luks2-os-null-null.json', false, undefined, [], 1, ['crypt'], undefined],
+    ['luks2-os-null-init.json', true, { mode: 'reencrypt', direction: 'forward', resilience: 'checksum' }, ['online-reencrypt-v2'], 5, ['crypt'], 0],
+    ['luks2-os-null-killed.json', true, { mode: 'reencrypt', direction: 'forward', resilience: 'checksum' }, ['online-reencrypt-v2'], 5, ['crypt', 'crypt'], 32 * 1024 * 1024],
   ])('%s', (file, inProgress, reencrypt, reqs, slots, activeTypes, done) => {
     const m = parseLuksDumpJson(fx(file));
     expect(m.reencryptInProgress).toBe(inProgress);
