@@ -201,7 +201,10 @@ export class FakeVault {
       if (method === 'GET') {
         if (s.attributes['enabled'] === false) return err(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
         const b = this.bundle(host, name, ver, s, true);
-        if (this.faults.corruptSecretRead) b['value'] = `${s.value.slice(0, -2)}AA`;
+        // One character early in the value: it carries six whole bits. (Overwriting the last two with "AA", as
+        // before, changed nothing when they already were "A" and the last one's data bits were 0: about one
+        // wrapped key in 256, seen as a flaky escrow that did not fail.)
+        if (this.faults.corruptSecretRead) b['value'] = `${s.value.slice(0, 4)}${s.value[4] === 'A' ? 'B' : 'A'}${s.value.slice(5)}`;
         return sendJson(res, rec, 200, b);
       }
       if (method === 'PATCH' && version) {
