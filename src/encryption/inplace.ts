@@ -36,9 +36,11 @@ export const INPLACE_STEPS: readonly Step[] = [
       const deviceBytes = await v.tools.fs.deviceBytes(v.device);
       // Chosen once and journaled: the init after a restart must free exactly what this shrink made room for.
       const info = await v.tools.fs.extInfo(v.device);
-      const room = v.p.shiftBytes === undefined ? shrinkRoomBytes(info, deviceBytes, await v.tools.fs.extMinBytes(v.device, info.blockSize)) : 0;
-      const shift = v.p.shiftBytes ?? dataShiftBytes(deviceBytes, room);
-      if (v.p.shiftBytes === undefined) v.save({ shiftBytes: shift });
+      let shift = v.p.shiftBytes;
+      if (shift === undefined) {
+        shift = dataShiftBytes(deviceBytes, shrinkRoomBytes(info, deviceBytes, await v.tools.fs.extMinBytes(v.device, info.blockSize)));
+        v.save({ shiftBytes: shift });
+      }
       const target = deviceBytes - shift;
       // The init checks that it worked (resize2fs may stop short).
       if (info.blockCount * info.blockSize > target) await v.tools.fs.shrink(v.device, target - (target % info.blockSize), { pastEstimate: true });
