@@ -12,7 +12,7 @@ type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 CONF=/etc/ade-linux/osencrypt.conf
 [ -r "$CONF" ] || exit 0
 . "$CONF"
-# luks2_slots, protector_failed and kv_open: shared with the initramfs-tools script
+# luks2_slots, protector_failed and kv_protector: shared with the initramfs-tools script
 . /lib/ade-linux-functions
 # To the kernel log at daemon.crit, as dracut's die writes its FATAL lines: the console prints it even with
 # loglevel=3 (Azure's images), the journal keeps it, and it is out before die halts the machine (with systemd,
@@ -117,16 +117,7 @@ if keydev=$(find_dev "LABEL=${ADE_KEY_LABEL:-BEK VOLUME}" 15); then
 else protector_failed "key volume" "no disk labelled ${ADE_KEY_LABEL:-BEK VOLUME} attached"; fi
 
 # Protector 2: the key escrowed in Key Vault, over the network (the VM's managed identity through IMDS).
-if [ -z "$opened" ] && [ -n "$ADE_KV_SECRET" ]; then
-    if why=$(
-        kv_open 2>&1
-        rc=$?
-        net_down
-        exit $rc
-    ); then
-        opened="key from Key Vault"
-    else protector_failed "Key Vault" "$why"; fi
-fi
+kv_protector
 
 # The recovery passphrase, three tries. With systemd in the initramfs (RHEL 8/9, Azure Linux) through its
 # password agent on the console, as dracut's own crypt module asks (a tty read of /dev/console from the
