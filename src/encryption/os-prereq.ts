@@ -57,6 +57,10 @@ export function checkOsPrereqs(f: OsFacts): OsCheck {
     const wanted = d.initramfs ?? 'initramfs-tools or dracut';
     errors.push(new AdeError('InitramfsToolMissing', { detail: `${d.name} builds its initramfs with ${wanted}, and it is not installed`, fix: wanted === 'dracut' ? 'dracut' : 'initramfs-tools (apt-get install initramfs-tools)' }));
   }
+  if (builder === 'dracut' && f.layout.ok && f.layout.layout.kind === 'no-boot') {
+    // the split runs in initramfs-tools' hook only: a dracut initramfs would look for a /boot that is not there
+    errors.push(new AdeError('OsLayoutUnsupported', { reason: 'there is no /boot partition and this VM builds its initramfs with dracut, whose ade-linux module cannot split one off the root (the initramfs-tools hook does); install initramfs-tools, or give the VM a /boot partition' }));
+  }
   if (!f.dmCrypt) errors.push(new AdeError('KernelModuleMissing', { module: 'dm_crypt', cause: 'modprobe dm_crypt failed' }));
   if (!f.keyVolume) errors.push(new AdeError('KeyVolumeMissing', { fix: 'The platform attaches it once the VM model has disk encryption settings; it must be present before the OS disk is encrypted, because the boot opens the disk with it.' }));
   if (f.splitToolsMissing?.length) {

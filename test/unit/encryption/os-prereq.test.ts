@@ -30,7 +30,8 @@ describe('checkOsPrereqs', () => {
     ['Debian 12, no /boot, room to split one off', { distro: distro('debian-12'), layout: layout('debian-12') }, 'initramfs-tools'],
     ['RHEL 9 on LVM with dracut', { distro: distro('rhel-9.4'), layout: layout('rhel-9-lvm'), builders: new Set(['dracut']) }, 'dracut'],
     ['Azure Linux 3', { distro: distro('azurelinux-3.0'), layout: layout('azurelinux-3-gen2'), builders: new Set(['dracut']) }, 'dracut'],
-    ['Debian with dracut installed instead', { distro: distro('debian-12'), layout: layout('debian-12'), builders: new Set(['dracut']) }, 'dracut'],
+    ['Debian with a /boot partition and dracut installed instead', { distro: distro('debian-12'), layout: layout('ubuntu-24.04'), builders: new Set(['dracut']) }, 'dracut'],
+    ['Debian without /boot, both builders: initramfs-tools, which splits one off', { distro: distro('debian-12'), layout: layout('debian-12'), builders: new Set(['dracut', 'initramfs-tools']) }, 'initramfs-tools'],
   ])('%s passes and picks its initramfs builder', (_n, over, builder) => {
     const r = checkOsPrereqs(facts(over));
     expect(r.errors).toEqual([]);
@@ -43,6 +44,7 @@ describe('checkOsPrereqs', () => {
     ['xfs root without /boot', { layout: layout('rhel-raw-no-boot') }, 601, /xfs cannot shrink/],
     ['LVM root without /boot', { layout: layout('lvm-no-boot') }, 601, /LVM/],
     ['root on md RAID', { layout: layout('md-raid-root') }, 601, /md|RAID/i],
+    ['no /boot and only dracut, which cannot split one off', { distro: distro('debian-12'), layout: layout('debian-12'), builders: new Set(['dracut']) }, 601, /no \/boot partition.*dracut.*install initramfs-tools, or give the VM a \/boot partition/],
     ['no initramfs builder', { builders: new Set() }, 602, /initramfs-tools/],
     ['RHEL without dracut', { distro: distro('rhel-9.4'), layout: layout('rhel-9-lvm'), builders: new Set() }, 602, /dracut/],
     ['no dm_crypt', { dmCrypt: false }, 408, /dm_crypt/],
