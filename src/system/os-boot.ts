@@ -3,7 +3,7 @@
 // conf it reads, copied from the package's initramfs/ folder into /etc), the initramfs rebuild, the restart.
 // The hook scripts are plain shell files shipped in the package: they run in the initramfs, long after
 // and without the extension, and an uninstalled extension must not leave a VM that cannot boot.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { must, type Runner } from './exec.ts';
 import { parseSfdiskJson, type PartitionTable } from '../parsers/sfdisk.ts';
@@ -61,6 +61,8 @@ export interface OsSplit {
   rootFsUuid: string;
 }
 
+/** An initramfs image in /boot: RHEL's and Azure Linux's names, Debian's. */
+export const INITRAMFS_IMAGE = /^(initramfs-.+\.img|initrd\.img-.+)$/;
 /** GPT "BIOS boot partition": where grub-install puts core.img for BIOS (Gen1) boots. */
 const BIOS_BOOT_TYPE = '21686148-6449-6E6F-744E-656564454649';
 
@@ -169,11 +171,16 @@ function plumbing(run: Runner, root: string, scriptsDir: string, netEnv: Readonl
       writeFileAtomic(join(root, OS_ENV), environmentFileText(netEnv), 0o600);
       writeFileAtomic(join(root, OS_CONF), formatOsConf(conf), 0o644);
     },
-    /** Every installed kernel's initramfs, so whichever grub picks opens the disk. */
+    /**
+     * Every installed kernel's initramfs, so whichever grub picks opens the disk. dracut makes a new image 0600,
+     * but over an existing one it keeps that file's mode (initramfs-tools' 0644, on a VM that changed builders):
+     * the images go to 0600 first, as osencrypt.env's copy inside them must not be readable by users.
+     */
     rebuild(builder: InitramfsBuilder): Promise<string> {
-      return builder === 'initramfs-tools'
-        ? must(run, 'update-initramfs', ['-u', '-k', 'all'], { name: 'update-initramfs' })
-        : must(run, 'dracut', ['--force', '--regenerate-all'], { name: 'dracut' });
+      if (builder === 'initramfs-tools') return must(run, 'update-initramfs', ['-u', '-k', 'all'], { name: 'update-initramfs' });
+      const boot = join(root, 'boot');
+      for (const f of existsSync(boot) ? readdirSync(boot) : []) if (INITRAMFS_IMAGE.test(f)) chmodSync(join(boot, f), 0o600);
+      return must(run, 'dracut', ['--force', '--regenerate-all'], { name: 'dracut' });
     },
     /**
      * A copy of the detached header where a lost /boot does not take it along (the ESP when there is one),

@@ -1,13 +1,14 @@
 // The OS disk's boot plumbing as the package ships it: every file the extension installs for a builder is in
 // initramfs/ and executable, and the conf the initramfs scripts source is a shell file that cannot run code.
-import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatOsConf, PLUMBING, withConfKeys, type OsBootConf } from '../../../src/system/os-boot.ts';
+import { formatOsConf, osBoot, PLUMBING, withConfKeys, type OsBootConf } from '../../../src/system/os-boot.ts';
+import type { Runner } from '../../../src/system/exec.ts';
 
 const DIR = join(import.meta.dirname, '../../../initramfs');
 const CONF: OsBootConf = { name: 'osencrypt', data: 'PARTUUID=5b7ce3f1-b69c-4708-a723-6c617a1806c0', headerFs: 'UUID=96d8ac74-1ce5-4419-a199-56b7d22bdd96', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName' };
@@ -115,5 +116,30 @@ describe('withConfKeys: a KEK rotation moves the conf to the new secret', () => 
   });
   it('refuses an unsafe value', () => {
     expect(() => withConfKeys(base, { secret: 'https://x/$(reboot)' })).toThrow(/would not be safe/);
+  });
+});
+
+describe('rebuild: the images dracut overwrites are made root-only first', () => {
+  it.each([
+    ['dracut', ['dracut --force --regenerate-all'], '600'],
+    ['initramfs-tools', ['update-initramfs -u -k all'], '644'],
+  ] as const)('%s', async (builder, calls, mode) => {
+    const root = mkdtempSync(join(tmpdir(), 'ade-rebuild-'));
+    mkdirSync(join(root, 'boot'));
+    for (const f of ['initrd.img-6.1.0-57-amd64', 'initramfs-5.14.0-427.el9.x86_64.img', 'vmlinuz-6.1.0-57-amd64', 'config-6.1.0-57-amd64']) {
+      writeFileSync(join(root, 'boot', f), 'x', { mode: 0o644 });
+    }
+    const ran: string[] = [];
+    const run: Runner = async (file, args) => {
+      // dracut runs once the modes are set: cp over an existing image keeps its mode
+      ran.push(`${file} ${args.join(' ')}`);
+      return { exitCode: 0, stdout: '', stderr: '' };
+    };
+    await osBoot(run, { root, scriptsDir: DIR }).rebuild(builder);
+    expect(ran).toEqual(calls);
+    const modeOf = (f: string) => (statSync(join(root, 'boot', f)).mode & 0o777).toString(8);
+    expect([modeOf('initrd.img-6.1.0-57-amd64'), modeOf('initramfs-5.14.0-427.el9.x86_64.img')]).toEqual([mode, mode]);
+    // not the kernel nor its config: only initramfs images hold our conf and env
+    expect([modeOf('vmlinuz-6.1.0-57-amd64'), modeOf('config-6.1.0-57-amd64')]).toEqual(['644', '644']);
   });
 });
