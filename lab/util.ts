@@ -103,8 +103,9 @@ export async function withLock<T>(lockDir: string, what: string, fn: () => Promi
   try { return await fn(); } finally { fs.rmSync(lockDir, { recursive: true, force: true }); }
 }
 
+/** To stderr, with the wall-clock time: a run's log then shows where its minutes went. */
 export function labLog(msg: string): void {
-  process.stderr.write(`[lab] ${msg}\n`);
+  process.stderr.write(`[lab ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
 export function fmtSec(ms: number): string {
