@@ -212,16 +212,16 @@ export class GuestExtension {
   /**
    * Polls the status file until the operation is over: an error, or a success whose data volumes are no
    * longer in progress (the extension reports success early, once the work is safe, and keeps the same
-   * status file up to date to the end). `onPoll` sees every status before that.
+   * status file up to date to the end), or one `stopWhen` accepts. `onPoll` sees every status before that.
    */
-  async waitDone(seq: number, opts: { timeoutMs?: number; everyMs?: number; onPoll?: (s: AgentStatus | undefined) => Promise<void> | void } = {}): Promise<AgentStatus> {
+  async waitDone(seq: number, opts: { timeoutMs?: number; everyMs?: number; onPoll?: (s: AgentStatus | undefined) => Promise<void> | void; stopWhen?: (s: AgentStatus) => boolean } = {}): Promise<AgentStatus> {
     const end = Date.now() + (opts.timeoutMs ?? 1_200_000);
     let last = '';
     for (;;) {
       const s = await this.status(seq);
       const now = s ? `${s.status.status}: ${s.status.formattedMessage.message}` : '(no status)';
       if (now !== last) { labLog(`seq ${seq}: ${now}`); last = now; }
-      if (s && isOver(s)) return s;
+      if (s && (isOver(s) || opts.stopWhen?.(s))) return s;
       await opts.onPoll?.(s);
       if (Date.now() > end) throw new Error(`seq ${seq} did not end; last: ${JSON.stringify(s)}\n--- extension.log ---\n${await this.logTail()}`);
       await sleep(opts.everyMs ?? 1000);

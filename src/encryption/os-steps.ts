@@ -210,6 +210,10 @@ const restartStep: Step = {
   async run(v) {
     if (await onMapper(v)) return;
     const { os, d } = details(v);
+    // the restart happened, and its initramfs booted the plaintext root rather than split: restarting again
+    // would only do the same until someone frees the room, and the VM is up meanwhile
+    const refusal = os.splitRefusal();
+    if (refusal !== undefined) throw new AdeError('OsSplitRefused', { reason: refusal });
     if (d.deferRestart) throw new RestartPending();
     v.log.info('restarting the VM: the initramfs opens the OS disk and the encryption goes on after the boot');
     await os.reboot();

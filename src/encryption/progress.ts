@@ -59,7 +59,7 @@ export function progressReport(operation: string, all: readonly VolumeProgress[]
   const verb = operation === 'DisableEncryption' ? 'Decrypting' : 'Encrypting';
   const of = (p: VolumeProgress) => (p.action === 'os' ? 'the OS volume (/)' : `data volume ${data.indexOf(p) + 1}/${data.length} (${p.mountpoint})`);
   const where = !running ? `${all.length} volume(s) done.`
-    : os === running && osState(os) === 'VMRestartPending' ? 'The OS volume is ready to be opened encrypted: the VM restarts now, and the encryption goes on after the boot.'
+    : os === running && osState(os) === 'VMRestartPending' ? `The OS volume is ready to be opened encrypted: ${os.os?.deferRestart ? 'OSRestart is Deferred: restart the VM to continue' : 'the VM restarts now'}, and the encryption goes on after the boot.`
     : `${verb} ${of(running)}${pct !== undefined ? `: ${pct}%` : ''}.`;
   const underWay = safe && running ? ' Under way: it goes on by itself after a restart, and this status follows it to the end.' : '';
   return {

@@ -70,6 +70,7 @@ export const ERRORS = {
   OsFormatRefused: { code: 604, status: 'error', text: 'EnableEncryptionFormatAll never formats the OS disk. Use EncryptionOperation EnableEncryption for VolumeType {volumeType} (the OS disk is encrypted in place).' },
   BootLoaderUnsupported: { code: 605, status: 'error', text: 'The boot loader configuration could not be handled: {reason}. Nothing was changed.' },
   SplitToolMissing: { code: 606, status: 'error', text: 'The OS disk has no /boot partition, and splitting one off the root needs {tools}, not found on this VM. Install {packages} and run enable again.' },
+  OsSplitRefused: { code: 607, status: 'error', text: 'The VM restarted, but its initramfs did not split a /boot off the root: {reason}. It booted the root unencrypted, as before the enable; nothing on the disk was changed, and every restart tries the split again, after which the encryption goes on by itself.' },
 
   // --- operator CLI (7xx; the CLI exits with the code minus 700) ---
   CliUsage: { code: 701, status: 'error', text: '{problem}. Run: ade-linux {command} --help' },

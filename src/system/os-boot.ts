@@ -61,6 +61,8 @@ export interface OsSplit {
   rootFsUuid: string;
 }
 
+/** Written by local-top/ade-linux (split_refuse) in its /run, which goes on to the real root. */
+export const SPLIT_REFUSED = 'run/ade-linux/split-refused';
 /** An initramfs image in /boot: RHEL's and Azure Linux's names, Debian's. */
 export const INITRAMFS_IMAGE = /^(initramfs-.+\.img|initrd\.img-.+)$/;
 /** GPT "BIOS boot partition": where grub-install puts core.img for BIOS (Gen1) boots. */
@@ -131,6 +133,8 @@ function osFacts(run: Runner, root: string) {
       return ['e2fsck', 'resize2fs', 'mke2fs', 'sfdisk', 'grub-install']
         .filter((t) => !dirs.some((d) => existsSync(join(root, d, t))));
     },
+    /** Why the initramfs of this boot did not split a /boot off the root (it then booted the root as it was). */
+    splitRefusal: (): string | undefined => readTextIfExists(join(root, SPLIT_REFUSED))?.trim(),
     /** Whether /boot is mounted from the file system with this UUID (the split one). */
     async bootMountedFrom(uuid: string): Promise<boolean> {
       const r = await run('findmnt', ['-no', 'UUID', '--mountpoint', '/boot']);

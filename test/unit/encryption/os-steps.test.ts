@@ -9,7 +9,7 @@ import type { VolumeProgress } from '../../../src/encryption/volume-journal.ts';
 import { formatOsConf, type OsBoot, type OsBootConf } from '../../../src/system/os-boot.ts';
 import type { KeyVaultRecord, SealInput } from '../../../src/keys/index.ts';
 
-interface World { recoverySlot?: boolean; headerUuid?: string; headerState?: 'null' | 'reencrypt'; key?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void }
+interface World { recoverySlot?: boolean; headerUuid?: string; headerState?: 'null' | 'reencrypt'; key?: string; root: string; conf?: string; fstab: string; calls: string[]; bootFrom?: string; onReboot?: () => void; splitRefusal?: string }
 
 function progress(over: Partial<VolumeProgress> = {}, os: Partial<NonNullable<VolumeProgress['os']>> = {}): VolumeProgress {
   return {
@@ -34,6 +34,7 @@ function fake(w: World, signal = new AbortController().signal) {
     updateGrub: rec('updateGrub'),
     bootMountedFrom: async (uuid: string) => { w.calls.push(`bootMountedFrom ${uuid}`); return w.bootFrom === uuid; },
     espMountpoint: async () => '/boot/efi',
+    splitRefusal: () => w.splitRefusal,
     installGrub: async (o: { partition: string; efiDir?: string }) => { w.calls.push(`installGrub ${o.partition} ${o.efiDir}`); return ['i386-pc on /dev/vda']; },
   } as unknown as OsBoot;
   const tools = {
@@ -237,6 +238,16 @@ describe('the OS disk steps, no /boot: split off the root at the restart', () =>
     v.p = { ...v.p, done: false };
     await runSteps(OS_STEPS, OS_STEPS, v);
     expect(w.calls).toEqual(['backupHeader', 'record']);
+  });
+
+  it('the restart happened but its initramfs refused the split and booted the plaintext root: 607 with its reason, no second restart', async () => {
+    const reason = 'the root file system needs 2900 MiB and would have 2400 MiB once a /boot is split off; free 501 MiB on / and restart';
+    const w: World = { root: '/dev/vda1', headerUuid: 'luks-os-1', fstab: NOBOOT.replace('PARTUUID=part-1', '/dev/mapper/osencrypt') + 'UUID=bu-1 /boot ext4 defaults 0 2\n', calls: [], splitRefusal: reason };
+    w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV_REC, split });
+    const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
+    await expect(runSteps(OS_STEPS, OS_STEPS, v)).rejects.toMatchObject({ code: 607, message: expect.stringContaining(`did not split a /boot off the root: ${reason}. It booted the root unencrypted`) });
+    // off the mapping, the plumbing is installed again as before any restart (it cannot know the last rebuild ended); no reboot
+    expect(w.calls).toEqual(['install', 'rebuild']);
   });
 
   it('after the restart, /boot not mounted from the split partition: 605, grub untouched', async () => {

@@ -45,3 +45,16 @@ describe('osState: ADE\'s VMRestartPending from the last step before the restart
     expect(osState(os(OS_STEPS[at('restart') - 1]!.name))).toBe('VMRestartPending');
   });
 });
+
+describe('the OS restart in the status message', () => {
+  const osP = (deferRestart: boolean): VolumeProgress => ({
+    ...base, action: 'os', mountpoint: '/', ...escrowed, step: 'fstab',
+    os: { partuuid: 'p', header: '/boot/luks/osluksheader', headerFs: 'UUID=b', headerFsType: 'ext4', backup: '/boot/luks/osluksheader.backup', builder: 'initramfs-tools', ...(deferRestart ? { deferRestart } : {}) },
+  });
+  it.each([
+    [false, 'The OS volume is ready to be opened encrypted: the VM restarts now, and the encryption goes on after the boot.'],
+    [true, 'The OS volume is ready to be opened encrypted: OSRestart is Deferred: restart the VM to continue, and the encryption goes on after the boot.'],
+  ])('deferred %s', (deferred, message) => {
+    expect(progressReport('EnableEncryption', [osP(deferred)], 0, new Map()).message).toBe(message);
+  });
+});
