@@ -1,9 +1,10 @@
 // The detached worker: holds the lock, runs the journaled operation to its end, writes the terminal status,
 // then marks the journal done (in that order: a crash between the two only makes the next enable repeat an
 // idempotent step, never leaves "transitioning" behind). SIGTERM (disable, upgrade) stops it at a safe
-// point and leaves the journal for the next enable to resume.
+// point and leaves the journal for the next enable to resume; so do a deferred OS restart and a /boot split
+// the initramfs refused (both wait for a restart).
 import { join } from 'node:path';
-import { asAdeError } from '../shared/errors.ts';
+import { AdeError, asAdeError } from '../shared/errors.ts';
 import type { Context } from './context.ts';
 import { readJournal, writeJournal, type Journal } from '../protocol/journal.ts';
 import type { EncryptionSettings } from '../shared/types.ts';
@@ -38,6 +39,13 @@ export async function runWorker(ctx: Context): Promise<number> {
         // Not the end of the operation: the journal stays open for the enable after the operator's restart.
         ctx.report({ operation: journal.operation, status: 'success', code: 0, message: e.message, os: 'VMRestartPending' }, journal.seq);
         log.info('waiting for the operator to restart the VM (OSRestart Deferred)', { seq: journal.seq });
+        return 0;
+      }
+      if (e instanceof AdeError && e.id === 'OsSplitRefused') {
+        // An error for the agent (the VM booted unencrypted), but not the end: every restart tries the split
+        // again, and the enable after it must go on from here, so the journal stays open.
+        ctx.report({ operation: journal.operation, status: 'error', code: e.code, message: e.message, os: 'VMRestartPending' }, journal.seq);
+        log.error('the initramfs refused the /boot split at this boot; the enable after the next restart goes on', { code: e.code, message: e.message });
         return 0;
       }
       if (stop.signal.aborted) {

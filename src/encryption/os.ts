@@ -44,6 +44,12 @@ export async function runOsOperation(deps: DataDeps): Promise<Report> {
   const planned: PlannedVolume = { id: OS_ID, progress, fresh: false, ...withVolume(progress, volumes) };
   const { all, failure } = await runVolumes(op, [planned], volumes, deps);
   const p = all[0]!;
+  if (failure?.id === 'OsSplitRefused') {
+    // not the end of the operation (the worker keeps the journal open): the next boot splits and goes on
+    const { error: _refused, ...again } = p;
+    deps.journal.save(OS_ID, again);
+    throw failure;
+  }
   const rows = all.map((x) => volumeRow(x, (deps.now ?? Date.now)()));
   if (failure) return { operation: op, status: 'error', code: failure.code, message: failure.message, os: osState(p), volumes: rows };
   return { operation: op, status: 'success', code: 0, message: 'Encrypted the OS volume (/).', os: osState(p), volumes: rows };
