@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { startFakeAzure, type FakeAzure } from './fakes/azure.ts';
 import { rsaUnwrap } from './fakes/vault.ts';
 import { packageZip, EXTENSION_NAME, VERSION } from './package.ts';
-import { bootVm, installAgent, labLog, sleep, type GuestFwd, type Vm, type VmOptions } from './vm.ts';
+import { bootVm, installAgent, labLog, sleep, type Firmware, type GuestFwd, type Vm, type VmOptions } from './vm.ts';
 
 export const GUEST_FAKE_IP = '10.0.2.100';
 export const GUEST_FAKE_PORT = 80;
@@ -112,6 +112,11 @@ export async function recoveryPassphrase(az: GuestAzure, vm: Vm): Promise<{ secr
   const alg = s.tags['DiskEncryptionKeyEncryptionAlgorithm'];
   const bytes = alg ? rsaUnwrap(az.kek.privateKey, alg, Buffer.from(s.value, 'base64url')) : Buffer.from(s.value, 'base64');
   return { secretUrl, passphrase: bytes.toString('utf8') };
+}
+
+/** The firmware this boot went through (the cloud guest's hybrid disk boots under either). */
+export async function bootFirmware(vm: Vm): Promise<Firmware> {
+  return (await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim() as Firmware;
 }
 
 export function disableSettings(): Record<string, string> {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256, type Firmware } from '../../lab/vm.ts';
 import { expectRunning, installCloudKernel } from '../helpers/new-kernel.ts';
-import { enableSettings, isOver, mountDataDisks, parseStatus, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
+import { bootFirmware, enableSettings, isOver, mountDataDisks, parseStatus, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
 
 const MARKER = '/opt/marker';
 const files: Record<string, Buffer> = { 'big.bin': randomBytes(24 << 20), 'etc/app.conf': Buffer.from('must survive the restart\n') };
@@ -52,7 +52,7 @@ describe('OS disk, /boot on its own partition, UEFI then BIOS, 1 GiB of memory',
     expect(before.status).toBe('transitioning');
     expect(vm.serialText()).toMatch(OPENED);
     expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
-    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe(firmware);
+    expect(await bootFirmware(vm)).toBe(firmware);
     expect(Number((await vm.run("awk '/^MemTotal/ { print $2 }' /proc/meminfo")).trim())).toBeLessThanOrEqual(memMiB * 1024);
 
     // The agent's enable after the boot: the worker resumes and reports success once the work is safe.
@@ -84,7 +84,7 @@ describe('OS disk, /boot on its own partition, UEFI then BIOS, 1 GiB of memory',
     vm.setFirmware('bios');
     await vm.start();
     await expectRunning(vm, newVer);
-    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe('bios');
+    expect(await bootFirmware(vm)).toBe('bios');
     expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
     expect(vm.serialText().slice(mark)).toMatch(OPENED);
     expect(await vm.hashTree(MARKER)).toEqual(expected);

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labLog, sleep, type Vm } from '../../lab/vm.ts';
 import { installDracut } from '../../lab/dracut.ts';
 import { BOOT_MODULES, expectRunning, installCloudKernel } from '../helpers/new-kernel.ts';
-import { enableSettings, parseStatus, recoveryPassphrase, startOsGuest, type GuestExtension, type GuestAzure } from '../../lab/e2e.ts';
+import { bootFirmware, enableSettings, parseStatus, recoveryPassphrase, startOsGuest, type GuestExtension, type GuestAzure } from '../../lab/e2e.ts';
 
 /** How long after a prompt appears the test types: cryptsetup and systemd's agent print it, then turn the echo off. */
 const TYPING_DELAY_MS = 2000;
@@ -195,7 +195,7 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     // from now on through OVMF (the hybrid disk's grub on the ESP): the dracut initramfs proven on both firmwares
     vm.setFirmware('uefi');
     await vm.start();
-    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe('uefi');
+    expect(await bootFirmware(vm)).toBe('uefi');
     await expectRunning(vm, newVer);
     const text = vm.serialText().slice(since);
     expect(text).toMatch(/ade-linux: key volume failed: no disk labelled BEK VOLUME attached/);
@@ -234,7 +234,7 @@ describe('OS disk encrypted in place, opened by the ade-linux dracut module', ()
     expect(text).not.toContain(rec.passphrase);
     expect(text).not.toContain('000000-111111-222222');
     expect((await bootState()).root).toBe(MAPPER);
-    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe('uefi');
+    expect(await bootFirmware(vm)).toBe('uefi');
     expect(await markerHash()).toBe(markerSha);
   });
 });

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labLog, sha256, sleep, type Firmware, type Vm } from '../../lab/vm.ts';
 import { BOOT_MODULES, expectRunning, installCloudKernel } from '../helpers/new-kernel.ts';
-import { enableSettings, isOver, parseStatus, recoveryPassphrase, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
+import { bootFirmware, enableSettings, isOver, parseStatus, recoveryPassphrase, startOsGuest, STATE_DIR, writeMarkerTree } from '../../lab/e2e.ts';
 
 /** How long after a prompt appears the test types: cryptsetup and systemd's agent print it, then turn the echo off. */
 const TYPING_DELAY_MS = 2000;
@@ -162,7 +162,7 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     expect(vm.serialText().slice(since)).not.toMatch(/ade-linux: split/);
     await expectRunning(vm, newVer);
     expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
-    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe(firmware);
+    expect(await bootFirmware(vm)).toBe(firmware);
     expect(await vm.hashTree(MARKER)).toEqual(expected);
     if (firmware === 'bios') return;
 
@@ -198,7 +198,7 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     expect(prompted).not.toContain(rec.passphrase);
     expect(prompted).not.toContain('000000-111111-222222');
     expect((await vm.run('findmnt -no SOURCE /')).trim()).toBe('/dev/mapper/osencrypt');
-    expect((await vm.run('test -d /sys/firmware/efi && echo uefi || echo bios')).trim()).toBe('bios');
+    expect(await bootFirmware(vm)).toBe('bios');
     await expectRunning(vm, newVer);
     expect(await vm.hashTree(MARKER)).toEqual(expected);
   }, 3_600_000);

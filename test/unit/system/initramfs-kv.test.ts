@@ -82,7 +82,10 @@ function shims(): { dir: string; argvLog: string; keyOut: string } {
 
 const SHELLS = [['dash', ['dash']], ['busybox ash', ['busybox', 'sh']], ['bash', ['bash']]] as const;
 
-function runProtector(shell: readonly string[], kek: boolean): Promise<{ out: string; argv: string; key: Buffer | undefined }> {
+/** Runs kv_protector with the fake vault answering `mode`, a KEK in the conf or not; what the vault saw starts empty. */
+function runProtector(shell: readonly string[], mode: typeof secretMode, kek: boolean): Promise<{ out: string; argv: string; key: Buffer | undefined }> {
+  seen = { auth: [], unwrapBodies: [], imdsMetadata: [] };
+  secretMode = mode;
   const s = shims();
   const script = `ADE_BIN='${s.dir}'; PATH='${s.dir}':$PATH; . '${FUNCS}'
     say() { echo "ade-linux: $*"; }; net_up() { return 0; }; net_down() { echo net_down >&2; return 0; }
@@ -99,9 +102,7 @@ function runProtector(shell: readonly string[], kek: boolean): Promise<{ out: st
 
 describe.each(SHELLS)('kv_protector under %s', (_name, shell) => {
   it('a KEK-wrapped secret: unwrapped by the vault, the key on cryptsetup\'s stdin, no secret in any argv', async () => {
-    seen = { auth: [], unwrapBodies: [], imdsMetadata: [] };
-    secretMode = 'wrapped';
-    const r = await runProtector(shell, true);
+    const r = await runProtector(shell, 'wrapped', true);
     expect(r.out).toContain('opened=[key from Key Vault] tried=[]');
     expect(r.key).toEqual(KEY);
     expect(seen.imdsMetadata).toEqual(['true']);
@@ -115,9 +116,7 @@ describe.each(SHELLS)('kv_protector under %s', (_name, shell) => {
   });
 
   it('a plain secret (no KEK): base64 of the key, opened; the token in no argv', async () => {
-    seen = { auth: [], unwrapBodies: [], imdsMetadata: [] };
-    secretMode = 'plain';
-    const r = await runProtector(shell, false);
+    const r = await runProtector(shell, 'plain', false);
     expect(r.out).toContain('opened=[key from Key Vault]');
     expect(r.key).toEqual(KEY);
     expect(seen.unwrapBodies).toEqual([]);
@@ -126,9 +125,7 @@ describe.each(SHELLS)('kv_protector under %s', (_name, shell) => {
   });
 
   it('the vault refusing: one console line with Azure\'s reason, nothing opened, the network taken down', async () => {
-    seen = { auth: [], unwrapBodies: [], imdsMetadata: [] };
-    secretMode = 'forbidden';
-    const r = await runProtector(shell, true);
+    const r = await runProtector(shell, 'forbidden', true);
     expect(r.out).toContain(`ade-linux: Key Vault failed: cannot read the secret ${base}/secrets/s/1: HTTP 403: Caller is not authorized to perform action on resource.\n`);
     expect(r.out).toContain('opened=[] tried=[Key Vault]');
     expect(r.key).toBeUndefined();
