@@ -510,10 +510,18 @@ export class Vm {
     }
     if (this.systemd && this.opts.waitSystem !== false) {
       const r = await this.exec('systemctl is-system-running --wait; systemctl --failed --no-legend --plain', { timeoutMs: timeout });
-      if (!/running|degraded/.test(r.stdout)) throw new LabError(`system did not come up: ${r.stdout}`, this.serialLogPath);
+      if (!/running|degraded/.test(r.stdout)) throw new LabError(`system did not come up: ${r.stdout}\n${await this.whyNotUp()}`, this.serialLogPath);
     }
     this.lastBootMs = Date.now() - t0;
     labLog(`${path.basename(this.dir)}: boot ${this.bootCount} ready in ${fmtSec(this.lastBootMs)} (${this.accel!.accel})`);
+  }
+
+  /** What the guest's journal says of a boot that did not come up: failed jobs, warnings, kernel soft lockups. */
+  private async whyNotUp(): Promise<string> {
+    const r = await this.exec('journalctl -b -o short-monotonic --no-pager -p warning | tail -n 40; ' +
+      'dmesg | grep -A 30 -m 1 "soft lockup"',
+    { timeoutMs: 60_000 }).catch((e: Error) => ({ stdout: `(the journal could not be read: ${e.message})` }));
+    return `--- guest journal (warnings) and soft lockups ---\n${r.stdout}`;
   }
 
   private async connect(sockPath: string, deadline: number): Promise<void> {
