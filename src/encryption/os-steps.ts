@@ -136,6 +136,9 @@ const plumbingStep: Step = {
   async run(v) {
     const { os, d } = details(v);
     if (await onMapper(v) && os.hasConf(bootConf(v))) return;
+    // This boot's initramfs refused the split: it was ours, whole, with this conf, so rebuilding it again
+    // would only delay the restart step's 607 by minutes.
+    if (os.splitRefusal() !== undefined && os.hasConf(bootConf(v))) return;
     os.install(d.builder, bootConf(v));
     const t0 = performance.now();
     await os.rebuild(d.builder);

@@ -246,7 +246,15 @@ describe('the OS disk steps, no /boot: split off the root at the restart', () =>
     w.conf = formatOsConf({ name: 'osencrypt', data: 'PARTUUID=part-1', headerFs: 'UUID=bu-1', headerFsType: 'ext4', header: 'luks/osluksheader', keyLabel: 'BEK VOLUME', keyFile: 'LinuxPassPhraseFileName', kv: KV_REC, split });
     const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
     await expect(runSteps(OS_STEPS, OS_STEPS, v)).rejects.toMatchObject({ code: 607, message: expect.stringContaining(`did not split a /boot off the root: ${reason}. It booted the root unencrypted`) });
-    // off the mapping, the plumbing is installed again as before any restart (it cannot know the last rebuild ended); no reboot
+    // the refusing initramfs was ours with this conf: no rebuild, and no reboot
+    expect(w.calls).toEqual([]);
+  });
+
+  it('a refused split whose conf no longer matches the installed one: the plumbing is installed again before the 607', async () => {
+    const w: World = { root: '/dev/vda1', headerUuid: 'luks-os-1', fstab: NOBOOT.replace('PARTUUID=part-1', '/dev/mapper/osencrypt') + 'UUID=bu-1 /boot ext4 defaults 0 2\n', calls: [], splitRefusal: 'no room' };
+    w.conf = 'ADE_OS_NAME=osencrypt\n';
+    const v = volumeRun(splitProgress({ step: 'restart', secretUrl: 'https://v.vault.azure.net/secrets/s/1' }), fake(w));
+    await expect(runSteps(OS_STEPS, OS_STEPS, v)).rejects.toMatchObject({ code: 607 });
     expect(w.calls).toEqual(['install', 'rebuild']);
   });
 
