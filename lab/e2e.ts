@@ -248,6 +248,12 @@ export class GuestExtension {
     }
   }
 
+  /** How many lines of the extension's log hold `text` (a fixed string). */
+  async logCount(text: string): Promise<number> {
+    const r = await this.vm.exec(`grep -cF -- ${JSON.stringify(text)} /var/log/azure/${EXTENSION_NAME}/extension.log || true`);
+    return Number(r.stdout.trim() || 0);
+  }
+
   async logTail(n = 60): Promise<string> {
     const r = await this.vm.exec(`tail -n ${n} /var/log/azure/${EXTENSION_NAME}/extension.log 2>&1; journalctl -q --no-pager -n 40 -u 'ade-linux-worker-*' -u 'systemd-cryptsetup@*' -u ade-linux-unlock.service 2>&1`);
     return r.stdout;

@@ -73,9 +73,13 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     expect(Number((await vm.run('lsblk -bndo SIZE /dev/vda1')).trim())).toBe(rootBytes);
     expect(await vm.hashTree(MARKER)).toEqual(expected);
     const upAt = vm.serialText().length;
+    const rebuilds = await ext.logCount('initramfs rebuilt with');
+    expect(rebuilds).toBeGreaterThan(0);
     expect((await ext.boot()).code).toBe(0);
     const refused = parseStatus(await ext.waitDone(seq, { timeoutMs: 900_000, everyMs: 3000 }));
     expect([refused.status, refused.code], refused.message).toEqual(['error', 607]);
+    // the initramfs that refused was ours, whole: the 607 comes without building it again
+    expect(await ext.logCount('initramfs rebuilt with')).toBe(rebuilds);
     expect(refused.message).toMatch(/did not split a \/boot off the root: the root file system needs \d+ MiB .* It booted the root unencrypted, as before the enable/);
     expect(vm.serialText().slice(upAt)).not.toMatch(/reboot: Restarting system/);
     await vm.run('rm /var/tmp/filler && sync');
@@ -100,7 +104,6 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     } else {
       await rebooted;
     }
-    // the status the worker left before it restarted the VM
     // until the agent's enable after this boot, the status is the one the refused boot left
     expect(parseStatus((await ext.status(seq))!).code).toBe(607);
     const text = vm.serialText();
