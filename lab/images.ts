@@ -341,8 +341,8 @@ export async function makeSystemdGuest(T: string, kv: string, hostname: string):
   // adds what an encrypted root needs when there is one.
   w('etc/initramfs-tools/conf.d/lab.conf', 'MODULES=list\nCOMPRESS=zstd\n');
   w('etc/initramfs-tools/modules', '# lab guest: virtio disks, ext4 root and /boot\nvirtio_pci\nvirtio_blk\next4\ncrc32c_intel\n');
-  // The lab's guests run under TCG on a shared host: a partner guest's writeback can stall every vCPU for a
-  // minute (the kernel then reports soft lockups), and that minute counts against systemd's 90 s wait for a
+  // The lab's guests run under TCG on a shared host, whose load can stall a guest's vCPUs for a minute (CI's
+  // os-dracut once had soft lockups of 49 and 75 s), and that minute counts against systemd's 90 s wait for a
   // device such as /boot/efi's. Azure's VMs never see such stalls; the lab waits five minutes, half its own boot
   // limit, so a device that never comes still ends in a failed boot the lab can explain.
   w('etc/systemd/system.conf.d/50-lab.conf', '[Manager]\nDefaultDeviceTimeoutSec=300s\n');
