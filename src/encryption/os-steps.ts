@@ -135,10 +135,9 @@ const plumbingStep: Step = {
   name: 'plumbing',
   async run(v) {
     const { os, d } = details(v);
-    if (await onMapper(v) && os.hasConf(bootConf(v))) return;
-    // This boot's initramfs refused the split: it was ours, whole, with this conf, so rebuilding it again
-    // would only delay the restart step's 607 by minutes.
-    if (os.splitRefusal() !== undefined && os.hasConf(bootConf(v))) return;
+    // Booted on the mapping, or this boot's initramfs refused the split: either way the initramfs that ran was
+    // ours, whole; with this conf installed, building it again would only delay the encryption or the 607.
+    if ((await onMapper(v) || os.splitRefusal() !== undefined) && os.hasConf(bootConf(v))) return;
     os.install(d.builder, bootConf(v));
     const t0 = performance.now();
     await os.rebuild(d.builder);

@@ -145,8 +145,8 @@ describe.each<[Firmware, number, boolean]>(VARIANTS)('OS disk without /boot, %s,
     labLog(`os-noboot: extension log:\n${await ext.logTail(40)}`);
 
     // A new kernel package first: it goes to the new /boot, its postinst rebuilds the initramfs (our hook, the
-    // network unlock's driver) and grub.cfg there; the old kernel is removed. Then a restart: grub can only read
-    // /boot from the new partition (the root is ciphertext), and only the new kernel is left. On UEFI the key
+    // network unlock's driver) and grub.cfg there, the new kernel first. Then a restart: grub can only read
+    // /boot from the new partition (the root is ciphertext), and boots the new kernel. On UEFI the key
     // volume is gone too: the initramfs brings the network up and opens the root with the key from Key Vault.
     const newVer = await installCloudKernel(vm, 'initramfs-tools', [...BOOT_MODULES, 'virtio_net']);
     since = vm.serialText().length;
